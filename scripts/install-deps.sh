@@ -1,0 +1,54 @@
+#!/usr/bin/env bash
+# Installs everything vrf-toolkit needs on a fresh Debian 12 machine (run as root). Idempotent: a second
+# run only checks. Afterwards, `cargo` is in ~/.cargo/bin and `vng` in /usr/local/bin.
+set -euo pipefail
+
+if [ "$(id -u)" -ne 0 ]; then
+  echo "install-deps: run me as root (apt-get and the kernel lab need it)" >&2
+  exit 1
+fi
+
+pkgs=(
+  # The kernel lab: Debian's stock kernel (VRF=m) booted under qemu by virtme-ng (needs busybox).
+  linux-image-amd64 qemu-system-x86 busybox-static kmod
+  # virtme-ng lives in its own venv made with Debian's python3.
+  python3 python3-venv
+  # Networking tools for the lab topology and the tests.
+  iproute2 iputils-ping procps
+  # Building Rust code (the linker), and fetching rustup when there is no cargo yet.
+  gcc libc6-dev curl ca-certificates
+)
+missing=()
+for p in "${pkgs[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+  echo "install-deps: apt-get install ${missing[*]}"
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq
+  apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+
+# virtme-ng provides `vng`, which boots a kernel with the host's root file system as the guest's.
+venv=/opt/vrf-toolkit/venv
+if [ ! -x "$venv/bin/vng" ]; then
+  echo "install-deps: pip install virtme-ng (into $venv)"
+  /usr/bin/python3 -m venv "$venv"
+  "$venv/bin/pip" install --quiet --disable-pip-version-check 'virtme-ng>=1.30'
+fi
+for tool in "$venv"/bin/vng "$venv"/bin/virtme-*; do
+  ln -sf "$tool" /usr/local/bin/
+done
+
+# Rust: the machine's toolchain if there is one, else rustup's stable.
+export PATH="$HOME/.cargo/bin:$PATH"
+if ! command -v cargo >/dev/null 2>&1; then
+  echo "install-deps: installing Rust with rustup"
+  curl --proto '=https' --tlsv1.2 -sSf https://sh.rustup.rs | sh -s -- -y --profile minimal -c rustfmt,clippy
+fi
+if command -v rustup >/dev/null 2>&1; then
+  for c in rustfmt clippy; do
+    rustup component list --installed 2>/dev/null | grep -q "^$c" || rustup component add "$c"
+  done
+fi
+echo "install-deps: ok ($(vng --version 2>/dev/null | head -1), $(cargo --version))"

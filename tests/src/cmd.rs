@@ -1,0 +1,135 @@
+//! Running helper programs (`ip`, `sysctl`, `ping` …) with errors that say what was run and what it printed.
+
+use std::ffi::OsStr;
+use std::fmt::Write as _;
+use std::process::{Command, Output, Stdio};
+
+use anyhow::{Context, Result, bail};
+
+/// The finished run of a command: its exit code and both streams as text.
+#[derive(Debug, Clone)]
+pub struct Run {
+    /// The command line, for messages.
+    pub line: String,
+    /// Exit code; `None` when a signal ended the process.
+    pub code: Option<i32>,
+    /// Standard output, lossily decoded.
+    pub stdout: String,
+    /// Standard error, lossily decoded.
+    pub stderr: String,
+}
+
+impl Run {
+    /// True when the command exited with status 0.
+    pub fn success(&self) -> bool {
+        self.code == Some(0)
+    }
+
+    /// Fails unless the command exited with status 0.
+    pub fn ok(self) -> Result<Self> {
+        if !self.success() {
+            bail!("{}", self.describe("failed"));
+        }
+        Ok(self)
+    }
+
+    /// A multi-line description: the command line, its status and its output.
+    pub fn describe(&self, what: &str) -> String {
+        let mut s = format!("`{}` {what} (exit {:?})", self.line, self.code);
+        for (name, text) in [("stdout", &self.stdout), ("stderr", &self.stderr)] {
+            if !text.trim().is_empty() {
+                let _ = write!(
+                    s,
+                    "\n  {name}: {}",
+                    text.trim_end().replace('\n', "\n          ")
+                );
+            }
+        }
+        s
+    }
+}
+
+/// The command line of `cmd`, shell-quoted, for messages.
+pub fn line_of(cmd: &Command) -> String {
+    std::iter::once(cmd.get_program())
+        .chain(cmd.get_args())
+        .map(shell_quote)
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+/// Runs `cmd` to completion with stdin closed, capturing both streams.
+pub fn run(cmd: &mut Command) -> Result<Run> {
+    let line = line_of(cmd);
+    let Output {
+        status,
+        stdout,
+        stderr,
+    } = cmd
+        .stdin(Stdio::null())
+        .output()
+        .with_context(|| format!("cannot start `{line}`"))?;
+    Ok(Run {
+        line,
+        code: status.code(),
+        stdout: String::from_utf8_lossy(&stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&stderr).into_owned(),
+    })
+}
+
+/// Runs `program args…` and fails unless it exits 0.
+pub fn run_ok<S: AsRef<OsStr>>(program: &str, args: &[S]) -> Result<Run> {
+    run(Command::new(program).args(args))?.ok()
+}
+
+/// Quotes one word for a POSIX shell; plain words stay as they are.
+pub fn shell_quote(word: impl AsRef<OsStr>) -> String {
+    let w = word.as_ref().to_string_lossy();
+    let plain = !w.is_empty()
+        && w.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"-_./=:,+@%".contains(&b));
+    if plain {
+        w.into_owned()
+    } else {
+        format!("'{}'", w.replace('\'', r"'\''"))
+    }
+}
+
+/// Finds `program` in `PATH`, like `command -v`.
+pub fn which(program: &str) -> Option<std::path::PathBuf> {
+    let path = std::env::var_os("PATH")?;
+    std::env::split_paths(&path)
+        .map(|dir| dir.join(program))
+        .find(|p| is_executable(p))
+}
+
+fn is_executable(p: &std::path::Path) -> bool {
+    use std::os::unix::fs::PermissionsExt;
+    p.metadata()
+        .map(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
+        .unwrap_or(false)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn quoting_keeps_plain_words_and_quotes_the_rest() {
+        assert_eq!(shell_quote("ip"), "ip");
+        assert_eq!(shell_quote("10.99.0.2"), "10.99.0.2");
+        assert_eq!(shell_quote("a b"), "'a b'");
+        assert_eq!(shell_quote("it's"), r"'it'\''s'");
+        assert_eq!(shell_quote(""), "''");
+    }
+
+    #[test]
+    fn run_reports_status_and_streams() {
+        let r = run(Command::new("sh").args(["-c", "echo out; echo err >&2; exit 3"])).unwrap();
+        assert_eq!(r.code, Some(3));
+        assert_eq!(r.stdout, "out\n");
+        assert_eq!(r.stderr, "err\n");
+        let e = r.ok().unwrap_err().to_string();
+        assert!(e.contains("exit Some(3)") && e.contains("err"), "{e}");
+    }
+}
