@@ -97,8 +97,12 @@ pub fn shell_quote(word: impl AsRef<OsStr>) -> String {
 
 /// Finds `program` in `PATH`, like `command -v`.
 pub fn which(program: &str) -> Option<std::path::PathBuf> {
-    let path = std::env::var_os("PATH")?;
-    std::env::split_paths(&path)
+    which_in(program, &std::env::var_os("PATH")?)
+}
+
+/// Finds `program` in the directories of `path`, a `PATH`-style list.
+pub fn which_in(program: &str, path: &OsStr) -> Option<std::path::PathBuf> {
+    std::env::split_paths(path)
         .map(|dir| dir.join(program))
         .find(|p| is_executable(p))
 }

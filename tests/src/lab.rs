@@ -11,7 +11,8 @@
 //! - `VRF_LAB_MEM` (default `1G`), `VRF_LAB_CPUS` (default 2), `VRF_LAB_TIMEOUT` seconds (default 1500).
 //! - `VRF_LAB_VERBOSE=1` — show the guest kernel's console.
 
-use std::ffi::OsString;
+use std::ffi::{OsStr, OsString};
+use std::io::{Read, Write};
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -19,7 +20,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, anyhow, bail};
 
-use crate::cmd::{self, shell_quote, which};
+use crate::cmd::{self, shell_quote, which_in};
 
 /// Set (to `1`) in the environment of a program re-run inside the lab VM.
 pub const GUEST_ENV: &str = "VRF_LAB_GUEST";
@@ -152,19 +153,7 @@ impl VmConfig {
     /// image with its modules are installed.
     pub fn from_env() -> Result<Self> {
         let env = |k: &str| std::env::var(k).ok().filter(|v| !v.is_empty());
-        if which("qemu-system-x86_64").is_none() {
-            bail!(
-                "qemu-system-x86_64 not found in PATH: `apt-get install qemu-system-x86`, or {INSTALL_HINT}"
-            );
-        }
-        if which("busybox").is_none() {
-            bail!(
-                "busybox not found in PATH (virtme-ng needs it): `apt-get install busybox-static`, or {INSTALL_HINT}"
-            );
-        }
-        let vng = which("vng").ok_or_else(|| {
-            anyhow!("vng (virtme-ng) not found in PATH: `pip install virtme-ng`, or {INSTALL_HINT}")
-        })?;
+        let vng = check_tools(&std::env::var_os("PATH").unwrap_or_default())?;
         let kernel = match env("VRF_LAB_KERNEL") {
             Some(k) => PathBuf::from(k),
             None => newest_kernel()?,
@@ -233,6 +222,23 @@ impl VmConfig {
         c.args(["--exec", script]);
         c
     }
+}
+
+/// Checks that qemu, busybox and vng are in `path` (a `PATH` value) and returns vng's location.
+fn check_tools(path: &OsStr) -> Result<PathBuf> {
+    if which_in("qemu-system-x86_64", path).is_none() {
+        bail!(
+            "qemu-system-x86_64 not found in PATH: `apt-get install qemu-system-x86`, or {INSTALL_HINT}"
+        );
+    }
+    if which_in("busybox", path).is_none() {
+        bail!(
+            "busybox not found in PATH (virtme-ng needs it): `apt-get install busybox-static`, or {INSTALL_HINT}"
+        );
+    }
+    which_in("vng", path).ok_or_else(|| {
+        anyhow!("vng (virtme-ng) not found in PATH: `pip install virtme-ng`, or {INSTALL_HINT}")
+    })
 }
 
 /// The newest `/boot/vmlinuz-*`.
@@ -326,24 +332,54 @@ fn kvm_probe_cached(vng: &Path, kernel: &Path) -> bool {
 }
 
 /// Runs `cmd` in its own process group; kills the whole group after `timeout` and returns `Ok(None)`.
+/// A piped stdout or stderr is copied to ours as it comes, without NUL bytes.
 fn run_with_timeout(mut cmd: Command, timeout: Duration) -> Result<Option<i32>> {
     cmd.process_group(0);
     let mut child = cmd
         .spawn()
         .with_context(|| format!("cannot start `{}`", cmd::line_of(&cmd)))?;
+    let copiers = [
+        child
+            .stdout
+            .take()
+            .map(|out| std::thread::spawn(move || copy_without_nul(out, std::io::stdout()))),
+        child
+            .stderr
+            .take()
+            .map(|err| std::thread::spawn(move || copy_without_nul(err, std::io::stderr()))),
+    ];
     let start = Instant::now();
-    loop {
+    let code = loop {
         if let Some(status) = child.try_wait()? {
-            return Ok(Some(status.code().unwrap_or(128 + 9)));
+            break Some(status.code().unwrap_or(128 + libc::SIGKILL));
         }
         if start.elapsed() > timeout {
             let pgid = child.id() as libc::pid_t;
             // SAFETY: killpg only sends a signal; the group is the one we created for this child.
             unsafe { libc::killpg(pgid, libc::SIGKILL) };
             let _ = child.wait();
-            return Ok(None);
+            break None;
         }
         std::thread::sleep(Duration::from_millis(50));
+    };
+    for t in copiers.into_iter().flatten() {
+        let _ = t.join();
+    }
+    Ok(code)
+}
+
+/// Copies a child's output stream to ours as it comes, dropping the NUL bytes the VM console emits when
+/// the guest powers off.
+fn copy_without_nul(mut from: impl Read, mut to: impl Write) {
+    let mut buf = [0u8; 8192];
+    while let Ok(n) = from.read(&mut buf) {
+        if n == 0 {
+            break;
+        }
+        let kept: Vec<u8> = buf[..n].iter().copied().filter(|&b| b != 0).collect();
+        if to.write_all(&kept).and_then(|()| to.flush()).is_err() {
+            break;
+        }
     }
 }
 
@@ -373,7 +409,9 @@ pub fn run_in_vm(cfg: &VmConfig, exe: &Path, args: &[OsString]) -> Result<i32> {
     );
     let start = Instant::now();
     let mut c = cfg.command(&script, cfg.kvm);
-    c.stdin(Stdio::null());
+    c.stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
     let code = run_with_timeout(c, cfg.timeout)?;
     let secs = start.elapsed().as_secs_f64();
     match code {
@@ -403,5 +441,30 @@ mod tests {
         .to_vec();
         v.sort_by_key(|p| version_key(p));
         assert_eq!(v.last().unwrap(), Path::new("/boot/vmlinuz-6.10.0-1-amd64"));
+    }
+
+    #[test]
+    fn missing_tools_are_named_with_their_install_command() {
+        let e = check_tools(OsStr::new("/nonexistent"))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("qemu-system-x86_64 not found")
+                && e.contains("apt-get install qemu-system-x86"),
+            "{e}"
+        );
+        // A directory with qemu but nothing else: busybox is named next.
+        let dir = std::env::temp_dir().join(format!("vrf-lab-tools-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let qemu = dir.join("qemu-system-x86_64");
+        std::fs::write(&qemu, "#!/bin/sh\n").unwrap();
+        std::fs::set_permissions(&qemu, std::os::unix::fs::PermissionsExt::from_mode(0o755))
+            .unwrap();
+        let e = check_tools(dir.as_os_str()).unwrap_err().to_string();
+        std::fs::remove_dir_all(&dir).unwrap();
+        assert!(
+            e.contains("busybox not found") && e.contains("busybox-static"),
+            "{e}"
+        );
     }
 }
