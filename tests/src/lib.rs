@@ -11,6 +11,7 @@
 pub mod cmd;
 pub mod harness;
 pub mod lab;
+pub mod netns;
 pub mod topology;
 
 pub use topology::{PEER_V4, PEER_V6, ROUTER_V4, ROUTER_V6, Site, Topology};

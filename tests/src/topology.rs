@@ -182,6 +182,11 @@ impl Topology {
         netns_cmd(&site.peer_ns, program, args)
     }
 
+    /// Sets sysctl `key` to `value` in the router namespace (e.g. `net.ipv4.tcp_l3mdev_accept`).
+    pub fn router_sysctl(&self, key: &str, value: &str) -> Result<()> {
+        sysctl(&self.router_ns, key, value).map(drop)
+    }
+
     /// Runs `program args…` in the router namespace and returns how it went (any exit status).
     pub fn router_run<S: AsRef<OsStr>>(&self, program: &str, args: &[S]) -> Result<Run> {
         cmd::run(&mut self.router_cmd(program, args))

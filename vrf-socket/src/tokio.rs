@@ -1,0 +1,121 @@
+//! Async (tokio) versions of the VRF sockets: the same system calls, registered with tokio's reactor.
+//!
+//! Enabled by the `tokio` feature.
+//!
+//! ```no_run
+//! # async fn f() -> std::io::Result<()> {
+//! use tokio::io::AsyncWriteExt;
+//! use vrf_socket::{ConnectOptions, Vrf};
+//!
+//! let blue = Vrf::by_name("blue")?;
+//! let mut conn = vrf_socket::tokio::connect(&blue, "10.99.0.2:80".parse().unwrap(), &ConnectOptions::default()).await?;
+//! conn.write_all(b"GET / HTTP/1.0\r\n\r\n").await?;
+//! # Ok(())
+//! # }
+//! ```
+
+use std::io;
+use std::net::SocketAddr;
+
+use socket2::{Domain, Protocol, SockAddr, Type};
+use tokio::io::Interest;
+use tokio::io::unix::AsyncFd;
+
+use crate::pktinfo::{self, RecvMeta, Transmit};
+use crate::socket::ConnectOptions;
+use crate::sys;
+use crate::vrf::Vrf;
+
+/// Connects over TCP through `vrf`, from `opts.source` if given, giving up after `opts.timeout`.
+pub async fn connect(
+    vrf: &Vrf,
+    addr: SocketAddr,
+    opts: &ConnectOptions,
+) -> io::Result<tokio::net::TcpStream> {
+    let domain = if addr.is_ipv4() {
+        Domain::IPV4
+    } else {
+        Domain::IPV6
+    };
+    let s = vrf.socket(domain, Type::STREAM, Some(Protocol::TCP))?;
+    s.set_nonblocking(true)?;
+    if let Some(src) = opts.source {
+        s.bind(&SockAddr::from(SocketAddr::new(src, 0)))?;
+    }
+    let socket = tokio::net::TcpSocket::from_std_stream(s.into());
+    match opts.timeout {
+        Some(t) => tokio::time::timeout(t, socket.connect(addr))
+            .await
+            .map_err(|_| {
+                io::Error::new(
+                    io::ErrorKind::TimedOut,
+                    format!("connecting to {addr} in VRF {vrf} timed out"),
+                )
+            })?,
+        None => socket.connect(addr).await,
+    }
+}
+
+/// A TCP listener on `addr` that accepts only connections arriving through `vrf`.
+pub fn listen(vrf: &Vrf, addr: SocketAddr) -> io::Result<tokio::net::TcpListener> {
+    let l = vrf.tcp_listen(addr)?;
+    l.set_nonblocking(true)?;
+    tokio::net::TcpListener::from_std(l)
+}
+
+/// A UDP socket on `addr` that sends and receives only through `vrf`.
+pub fn udp_bind(vrf: &Vrf, addr: SocketAddr) -> io::Result<tokio::net::UdpSocket> {
+    let u = vrf.udp_bind(addr)?;
+    u.set_nonblocking(true)?;
+    tokio::net::UdpSocket::from_std(u)
+}
+
+/// A UDP socket with pktinfo on, serving many VRFs asynchronously (see [`crate::pktinfo`]).
+#[derive(Debug)]
+pub struct PktInfoSocket {
+    inner: AsyncFd<std::net::UdpSocket>,
+}
+
+impl PktInfoSocket {
+    /// Takes `socket`, turns pktinfo on and makes it non-blocking.
+    pub fn new(socket: std::net::UdpSocket) -> io::Result<Self> {
+        pktinfo::enable(&socket)?;
+        socket.set_nonblocking(true)?;
+        Ok(PktInfoSocket {
+            inner: sys::register_async(socket)?,
+        })
+    }
+
+    /// The socket.
+    pub fn get_ref(&self) -> &std::net::UdpSocket {
+        self.inner.get_ref()
+    }
+
+    /// Receives one datagram with its metadata.
+    pub async fn recv(&self, buf: &mut [u8]) -> io::Result<RecvMeta> {
+        self.inner
+            .async_io(Interest::READABLE, |s| pktinfo::recv(s, buf))
+            .await
+    }
+
+    /// Receives up to `bufs.len()` datagrams (one `recvmmsg`).
+    pub async fn recv_batch(&self, bufs: &mut [&mut [u8]]) -> io::Result<Vec<RecvMeta>> {
+        self.inner
+            .async_io(Interest::READABLE, |s| pktinfo::recv_batch(s, bufs))
+            .await
+    }
+
+    /// Sends one datagram from the address and through the device `t` names.
+    pub async fn send(&self, t: &Transmit<'_>) -> io::Result<usize> {
+        self.inner
+            .async_io(Interest::WRITABLE, |s| pktinfo::send(s, t))
+            .await
+    }
+
+    /// Sends datagrams with one `sendmmsg`; returns how many the kernel took.
+    pub async fn send_batch(&self, ts: &[Transmit<'_>]) -> io::Result<usize> {
+        self.inner
+            .async_io(Interest::WRITABLE, |s| pktinfo::send_batch(s, ts))
+            .await
+    }
+}
