@@ -15,6 +15,10 @@ pkgs=(
   python3 python3-venv
   # Networking tools for the lab topology and the tests.
   iproute2 iputils-ping procps
+  # Tracing system calls (the lab test that counts what a VRF connect costs).
+  strace
+  # Unmodified programs the vrf-exec tests run inside VRFs (curl itself is installed below).
+  socat
   # Building Rust code (the linker), and fetching rustup when there is no cargo yet.
   gcc libc6-dev curl ca-certificates
 )

@@ -2,9 +2,17 @@
 //! booted once for the whole binary (see `vrf_lab::harness`).
 
 mod basics;
+mod exec;
+mod socket_tools;
 mod sockets;
 
 fn main() -> std::process::ExitCode {
-    let tests: Vec<vrf_lab::harness::LabTest> = [basics::TESTS, sockets::TESTS].concat();
+    let tests: Vec<vrf_lab::harness::LabTest> = [
+        basics::TESTS,
+        sockets::TESTS,
+        socket_tools::TESTS,
+        exec::TESTS,
+    ]
+    .concat();
     vrf_lab::harness::main(&tests)
 }

@@ -328,6 +328,13 @@ fn lookup_list_slaves_and_errors() -> Result<()> {
     })
 }
 
+/// A port of its own for each case of a server matrix: while another test forks a helper program, the
+/// child briefly holds copies of every open socket (until its exec closes them), so a port just closed
+/// can still be bound, or answer with a reset, for a moment.
+fn case_port(accept: &str, bind: Bind) -> u16 {
+    PORT + 100 + 10 * u16::from(accept == "1") + bind as u16
+}
+
 /// fcnal-test "ipv4_tcp/ipv6_tcp, VRF": a client in a peer namespace connects to a server in the router.
 fn tcp_server_matrix(fam: Fam) -> Result<()> {
     let t = Topology::new()?;
@@ -336,9 +343,11 @@ fn tcp_server_matrix(fam: Fam) -> Result<()> {
     for accept in ["0", "1"] {
         t.router_sysctl(key, accept)?;
         for bind in [Bind::Unbound, Bind::Vrf, Bind::Dev] {
-            let server = router_tcp_server(&t, bind, blue, fam.any_addr(PORT))?;
-            let from_blue = connect_from(&blue.peer_ns, move || plain_connect(fam.router_addr()))?;
-            let from_red = connect_from(&red.peer_ns, move || plain_connect(fam.router_addr()))?;
+            let port = case_port(accept, bind);
+            let server = router_tcp_server(&t, bind, blue, fam.any_addr(port))?;
+            let to = fam.sa(fam.router, port);
+            let from_blue = connect_from(&blue.peer_ns, move || plain_connect(to))?;
+            let from_red = connect_from(&red.peer_ns, move || plain_connect(to))?;
             drop(server);
             let (want_blue, want_red) = match (bind, accept) {
                 // A global server sees VRF traffic only with tcp_l3mdev_accept=1; the child socket is bound
@@ -612,8 +621,9 @@ fn udp_server_matrix(fam: Fam) -> Result<()> {
     for accept in ["0", "1"] {
         t.router_sysctl("net.ipv4.udp_l3mdev_accept", accept)?;
         for bind in [Bind::Unbound, Bind::Vrf, Bind::Dev] {
-            let addr = fam.router_addr();
-            let _server = router_pktinfo_server(&t, bind, blue, fam.any_addr(PORT))?;
+            let port = case_port(accept, bind);
+            let addr = fam.sa(fam.router, port);
+            let _server = router_pktinfo_server(&t, bind, blue, fam.any_addr(port))?;
             let from_blue = udp_ask_from(&blue.peer_ns, addr, move || {
                 UdpSocket::bind(fam.any_addr(0))
             })?;

@@ -117,35 +117,31 @@ pub struct Transmit<'a> {
 
 impl Transmit<'_> {
     /// Encodes the pktinfo control message for `self` into `buf`; returns the bytes used.
-    fn encode(&self, ipv6_socket: bool, buf: &mut [u8]) -> io::Result<usize> {
+    ///
+    /// The socket's family follows from the destination, with no system call: an IPv4 socket can only
+    /// send to IPv4 addresses, and an IPv6 socket takes IPv4 destinations as IPv4-mapped IPv6 ones.
+    fn encode(&self, buf: &mut [u8]) -> io::Result<usize> {
         if self.src.is_none() && self.ifindex.is_none() {
             return Ok(0);
         }
         let ifindex = self.ifindex.map_or(0, NonZeroU32::get);
         let mut w = CmsgWriter::new(buf);
-        match (ipv6_socket, self.dst.ip(), self.src) {
-            // An IPv4 destination on an IPv4 socket (IP_PKTINFO).
-            (false, IpAddr::V4(_), src) => {
-                let src = match src {
+        match self.dst {
+            SocketAddr::V4(_) => {
+                let src = match self.src {
                     Some(IpAddr::V4(a)) => a,
                     None => Ipv4Addr::UNSPECIFIED,
                     Some(IpAddr::V6(a)) => return Err(mismatch(a.into(), self.dst)),
                 };
                 w.pktinfo_v4(ifindex, src)
             }
-            (true, _, src) => {
-                let src = match src {
+            SocketAddr::V6(_) => {
+                let src = match self.src {
                     Some(IpAddr::V6(a)) => a,
                     Some(IpAddr::V4(a)) => a.to_ipv6_mapped(),
                     None => Ipv6Addr::UNSPECIFIED,
                 };
                 w.pktinfo_v6(ifindex, src)
-            }
-            (false, IpAddr::V6(_), _) => {
-                return Err(io::Error::new(
-                    io::ErrorKind::InvalidInput,
-                    "IPv6 destination on an IPv4 socket",
-                ));
             }
         }
         .map_err(cmsg_error)?;
@@ -196,7 +192,7 @@ pub fn recv(socket: impl AsFd, buf: &mut [u8]) -> io::Result<RecvMeta> {
 /// Sends one datagram from the source address and through the device that `t` names.
 pub fn send(socket: impl AsFd, t: &Transmit<'_>) -> io::Result<usize> {
     let mut control = CmsgBuf::<SEND_SPACE>::default();
-    let used = t.encode(is_ipv6(&socket)?, &mut control.0)?;
+    let used = t.encode(&mut control.0)?;
     let dst = SockAddr::from(t.dst);
     sys::sendmsg(
         socket.as_fd(),
@@ -236,11 +232,10 @@ pub fn send_batch(socket: impl AsFd, ts: &[Transmit<'_>]) -> io::Result<usize> {
     if ts.is_empty() {
         return Ok(0);
     }
-    let v6 = is_ipv6(&socket)?;
     let mut controls: Vec<CmsgBuf<SEND_SPACE>> = ts.iter().map(|_| CmsgBuf::default()).collect();
     let mut used = Vec::with_capacity(ts.len());
     for (t, c) in ts.iter().zip(controls.iter_mut()) {
-        used.push(t.encode(v6, &mut c.0)?);
+        used.push(t.encode(&mut c.0)?);
     }
     let dsts: Vec<SockAddr> = ts.iter().map(|t| SockAddr::from(t.dst)).collect();
     let msgs: Vec<sys::SendMsg<'_>> = ts
@@ -279,5 +274,69 @@ impl VrfMap {
     /// Forgets every answer.
     pub fn clear(&mut self) {
         self.cache.clear();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn decode_one(buf: &[u8]) -> Cmsg<'_> {
+        let mut it = cmsg::decode(buf, 0);
+        let c = it.next().expect("one cmsg").expect("valid");
+        assert!(it.next().is_none());
+        c
+    }
+
+    #[test]
+    fn the_destination_chooses_the_pktinfo_family() {
+        let idx = NonZeroU32::new(7);
+        let mut buf = CmsgBuf::<SEND_SPACE>::default();
+        let v4 = Transmit {
+            payload: b"",
+            dst: "10.0.0.2:53".parse().unwrap(),
+            src: Some("10.0.0.1".parse().unwrap()),
+            ifindex: idx,
+        };
+        let n = v4.encode(&mut buf.0).unwrap();
+        assert_eq!(
+            decode_one(&buf.0[..n]),
+            Cmsg::PktInfoV4 {
+                ifindex: 7,
+                spec_dst: "10.0.0.1".parse().unwrap(),
+                addr: Ipv4Addr::UNSPECIFIED
+            }
+        );
+        // An IPv4 peer of a dual-stack IPv6 socket: mapped source in IPV6_PKTINFO.
+        let mapped = Transmit {
+            dst: "[::ffff:10.0.0.2]:53".parse().unwrap(),
+            ..v4
+        };
+        let n = mapped.encode(&mut buf.0).unwrap();
+        assert_eq!(
+            decode_one(&buf.0[..n]),
+            Cmsg::PktInfoV6 {
+                ifindex: 7,
+                addr: "::ffff:10.0.0.1".parse().unwrap()
+            }
+        );
+        let bad = Transmit {
+            src: Some("fd00::1".parse().unwrap()),
+            ..v4
+        };
+        assert_eq!(
+            bad.encode(&mut buf.0).unwrap_err().kind(),
+            io::ErrorKind::InvalidInput
+        );
+        let plain = Transmit {
+            src: None,
+            ifindex: None,
+            ..v4
+        };
+        assert_eq!(
+            plain.encode(&mut buf.0).unwrap(),
+            0,
+            "nothing to say: no control message"
+        );
     }
 }

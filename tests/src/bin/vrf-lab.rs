@@ -67,7 +67,15 @@ fn real_main(cli: Cli) -> Result<i32> {
 
 /// Runs `args` in the demo namespace, echoing the command line and its output, and returns its exit code.
 fn show(args: &[&str]) -> Result<i32> {
-    println!("\n$ ip netns exec {DEMO_NS} {}", args.join(" "));
+    show_as(args, args[0])
+}
+
+/// Like [`show`], printing the program as `shown`.
+fn show_as(args: &[&str], shown: &str) -> Result<i32> {
+    println!(
+        "\n$ ip netns exec {DEMO_NS} {shown} {}",
+        args[1..].join(" ")
+    );
     let r = cmd::run(&mut netns_cmd(DEMO_NS, args[0], &args[1..]))?;
     print!("{}{}", r.stdout, r.stderr);
     Ok(r.code.unwrap_or(-1))
@@ -95,6 +103,20 @@ fn demo(topo: &Topology) -> Result<i32> {
             }
         }
     }
+    let vx = vrf_lab::tool("vrf-exec")?;
+    let vx = vx.to_str().unwrap_or("vrf-exec");
+    println!("\nvrf-exec runs unmodified programs inside a VRF (shown here as `vrf-exec`):");
+    for s in topo.sites() {
+        let code = show_as(
+            &[vx, &s.vrf, "ping", "-c", "1", "-W", "2", PEER_V4],
+            "vrf-exec",
+        )?;
+        if code != 0 {
+            wrong.push(format!("vrf-exec {} ping failed", s.vrf));
+        }
+    }
+    show_as(&[vx, "blue", "ip", "vrf", "identify"], "vrf-exec")?;
+    show_as(&[vx, "list"], "vrf-exec")?;
     println!("\nThe default VRF has no route to 10.99.0.0/24: ping must fail.");
     if show(&["ping", "-c", "1", "-W", "1", PEER_V4])? == 0 {
         wrong.push("the default VRF reached a VRF peer".into());

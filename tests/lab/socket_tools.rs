@@ -1,0 +1,383 @@
+//! The vrf-socket examples on real VRFs, run as programs in the router namespace:
+//! - `multi_vrf_echo`: one unbound UDP socket with pktinfo answers both peers, each through its own VRF,
+//!   although both VRFs own the same addresses;
+//! - `tcp_connect` under strace: a VRF connect costs exactly one system call more than a plain one, the
+//!   `setsockopt(SO_BINDTOIFINDEX)`.
+//!
+//! The examples are built by `cargo test --workspace` (or `cargo build -p vrf-socket --examples`) next to
+//! this test binary, in `target/<profile>/examples/`.
+
+use std::io::{BufRead, BufReader, Write};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, TcpListener, UdpSocket};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Stdio};
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result, anyhow, bail, ensure};
+use vrf_lab::cmd::{self, Run};
+use vrf_lab::netns;
+use vrf_lab::{PEER_V4, PEER_V6, ROUTER_V4, ROUTER_V6, Topology};
+
+pub const TESTS: &[vrf_lab::harness::LabTest] = &[
+    (
+        "socket_tools::multi_vrf_echo_answers_each_peer_in_its_vrf_v4",
+        || multi_vrf_echo_answers_each_peer_in_its_vrf(V4),
+    ),
+    (
+        "socket_tools::multi_vrf_echo_answers_each_peer_in_its_vrf_v6",
+        || multi_vrf_echo_answers_each_peer_in_its_vrf(V6),
+    ),
+    (
+        "socket_tools::vrf_connect_costs_one_syscall_more_v4",
+        || vrf_connect_costs_one_syscall_more(V4),
+    ),
+    (
+        "socket_tools::vrf_connect_costs_one_syscall_more_v6",
+        || vrf_connect_costs_one_syscall_more(V6),
+    ),
+];
+
+/// One IP family of the topology.
+#[derive(Debug, Clone, Copy)]
+struct Fam {
+    v6: bool,
+}
+
+const V4: Fam = Fam { v6: false };
+const V6: Fam = Fam { v6: true };
+
+impl Fam {
+    fn ip(self, v4: &str, v6: &str) -> IpAddr {
+        if self.v6 { v6 } else { v4 }.parse().expect("address")
+    }
+    fn router(self, port: u16) -> SocketAddr {
+        SocketAddr::new(self.ip(ROUTER_V4, ROUTER_V6), port)
+    }
+    fn peer(self, port: u16) -> SocketAddr {
+        SocketAddr::new(self.ip(PEER_V4, PEER_V6), port)
+    }
+    fn any(self, port: u16) -> SocketAddr {
+        let ip: IpAddr = if self.v6 {
+            Ipv6Addr::UNSPECIFIED.into()
+        } else {
+            Ipv4Addr::UNSPECIFIED.into()
+        };
+        SocketAddr::new(ip, port)
+    }
+    fn loopback(self, port: u16) -> SocketAddr {
+        let ip: IpAddr = if self.v6 {
+            Ipv6Addr::LOCALHOST.into()
+        } else {
+            Ipv4Addr::LOCALHOST.into()
+        };
+        SocketAddr::new(ip, port)
+    }
+}
+
+const PORT: u16 = 7007;
+const WAIT: Duration = Duration::from_secs(5);
+
+/// The path of example `name` of vrf-socket: cargo puts examples in `examples/` beside the `deps/`
+/// directory that holds this test binary.
+fn example(name: &str) -> Result<PathBuf> {
+    let exe = std::env::current_exe().context("finding the test binary's path")?;
+    let path = exe
+        .parent()
+        .and_then(Path::parent)
+        .map(|dir| dir.join("examples").join(name))
+        .ok_or_else(|| anyhow!("{} has no grandparent directory", exe.display()))?;
+    ensure!(
+        path.is_file(),
+        "example binary {} is missing: run cargo test --workspace (builds the examples), \
+         or cargo build -p vrf-socket --examples",
+        path.display()
+    );
+    Ok(path)
+}
+
+/// A child process that is killed and reaped when dropped, so a failing test leaves nothing running.
+struct Reaped(Child);
+
+impl Drop for Reaped {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// Waits up to `timeout` for `child` to exit on its own.
+fn wait_exit(child: &mut Child, timeout: Duration) -> Result<std::process::ExitStatus> {
+    let deadline = Instant::now() + timeout;
+    loop {
+        if let Some(status) = child.try_wait()? {
+            return Ok(status);
+        }
+        if Instant::now() > deadline {
+            bail!("did not exit within {timeout:?}");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+// --- multi_vrf_echo --------------------------------------------------------------------------------
+
+/// Datagrams each peer sends.
+const PER_PEER: usize = 10;
+
+fn multi_vrf_echo_answers_each_peer_in_its_vrf(fam: Fam) -> Result<()> {
+    let exe = example("multi_vrf_echo")?;
+    let exe = exe.to_str().context("example path is not UTF-8")?;
+    let t = Topology::new()?;
+    t.router_sysctl("net.ipv4.udp_l3mdev_accept", "1")?;
+    let mut args = vec![
+        "--port".to_string(),
+        PORT.to_string(),
+        "--count".into(),
+        (2 * PER_PEER).to_string(),
+    ];
+    if fam.v6 {
+        args.push("--v6".into());
+    }
+    let mut cmd = t.router_cmd(exe, &args);
+    cmd.stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped());
+    let mut child = Reaped(
+        cmd.spawn()
+            .with_context(|| format!("starting `{}`", cmd::line_of(&cmd)))?,
+    );
+    // The server prints its startup line once its socket is bound: then the peers may send.
+    let stderr = child.0.stderr.take().context("no stderr pipe")?;
+    let (tx, lines) = mpsc::channel();
+    let reader = std::thread::spawn(move || {
+        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+            let _ = tx.send(line);
+        }
+    });
+    let first = lines
+        .recv_timeout(WAIT)
+        .context("multi_vrf_echo printed no startup line")?;
+    let listening = format!("listening on {}", fam.any(PORT));
+    ensure!(
+        first.contains(&listening) && first.contains("net.ipv4.udp_l3mdev_accept=1"),
+        "startup line: {first:?}"
+    );
+
+    let to = fam.router(PORT);
+    let peers: Vec<_> = t
+        .sites()
+        .into_iter()
+        .map(|site| {
+            let (ns, vrf) = (site.peer_ns.clone(), site.vrf.clone());
+            std::thread::spawn(move || -> Result<(String, Vec<String>)> {
+                netns::enter(&ns)?;
+                let sock = UdpSocket::bind(fam.any(0))?;
+                sock.set_read_timeout(Some(WAIT))?;
+                sock.connect(to)?;
+                for i in 0..PER_PEER {
+                    sock.send(format!("hello {i}").as_bytes())?;
+                }
+                let mut got = Vec::new();
+                let mut buf = [0u8; 512];
+                while got.len() < PER_PEER {
+                    let n = sock.recv(&mut buf).with_context(|| {
+                        format!(
+                            "peer of {vrf} waiting for reply {} of {PER_PEER}",
+                            got.len() + 1
+                        )
+                    })?;
+                    got.push(String::from_utf8_lossy(&buf[..n]).into_owned());
+                }
+                Ok((vrf, got))
+            })
+        })
+        .collect();
+    for p in peers {
+        let (vrf, mut got) = p.join().map_err(|_| anyhow!("peer thread panicked"))??;
+        let mut want: Vec<String> = (0..PER_PEER).map(|i| format!("{vrf} hello {i}")).collect();
+        got.sort();
+        want.sort();
+        ensure!(got == want, "the peer of {vrf} got {got:?}");
+    }
+
+    let status = wait_exit(&mut child.0, WAIT).context("multi_vrf_echo --count")?;
+    let _ = reader.join();
+    let rest: Vec<String> = lines.try_iter().collect();
+    ensure!(
+        status.success(),
+        "multi_vrf_echo exited with {status}: {rest:?}"
+    );
+    ensure!(rest.is_empty(), "unexpected messages: {rest:?}");
+
+    // With the sysctl off it warns that VRF traffic will not arrive (--count 0: exit at once).
+    t.router_sysctl("net.ipv4.udp_l3mdev_accept", "0")?;
+    let off = cmd::run(&mut t.router_cmd(exe, &["--port", "0", "--count", "0"]))?.ok()?;
+    ensure!(
+        off.stderr.contains("warning: udp_l3mdev_accept is 0"),
+        "{}",
+        off.describe("gave no warning")
+    );
+    Ok(())
+}
+
+// --- tcp_connect under strace ----------------------------------------------------------------------
+
+/// One traced run of `tcp_connect`: how it went, and the system calls between its two markers.
+#[derive(Debug)]
+struct Traced {
+    run: Run,
+    calls: Vec<String>,
+}
+
+impl Traced {
+    fn names(&self) -> Vec<&str> {
+        self.calls.iter().map(|c| syscall_name(c)).collect()
+    }
+
+    fn listing(&self, what: &str) -> String {
+        format!(
+            "{what}: {} system calls\n    {}",
+            self.calls.len(),
+            self.calls.join("\n    ")
+        )
+    }
+}
+
+static TRACE_ID: AtomicU32 = AtomicU32::new(0);
+
+/// Runs `tcp_connect args…` under `strace -f` in the router namespace.
+fn trace_connect(t: &Topology, exe: &str, args: &[&str]) -> Result<Traced> {
+    let file = std::env::temp_dir().join(format!(
+        "vrf-lab-strace-{}-{}.txt",
+        std::process::id(),
+        TRACE_ID.fetch_add(1, Ordering::Relaxed)
+    ));
+    let file_arg = file.to_str().context("temp path is not UTF-8")?;
+    let mut strace = vec!["-f", "-qq", "-o", file_arg, exe];
+    strace.extend_from_slice(args);
+    let run = cmd::run(&mut t.router_cmd("strace", &strace))?;
+    let trace = std::fs::read_to_string(&file)
+        .with_context(|| format!("{}\nleft no trace", run.describe("ran")))?;
+    let _ = std::fs::remove_file(&file);
+    let calls = between_markers(&trace)
+        .with_context(|| format!("{}\ntrace:\n{trace}", run.describe("ran")))?;
+    Ok(Traced { run, calls })
+}
+
+/// The system calls strictly between the `write(2)` of `connect-start` and the one of `connect-done`.
+fn between_markers(trace: &str) -> Result<Vec<String>> {
+    let lines: Vec<&str> = trace
+        .lines()
+        .map(strip_pid)
+        // Signals (`--- SIGCHLD …`) and exits (`+++ exited …`) are not system calls.
+        .filter(|l| !l.starts_with("---") && !l.starts_with("+++"))
+        .collect();
+    let start = lines
+        .iter()
+        .position(|l| l.starts_with(r#"write(2, "connect-start\n""#))
+        .context("no write of connect-start in the trace")?;
+    let done = lines[start..]
+        .iter()
+        .position(|l| l.starts_with(r#"write(2, "connect-done\n""#))
+        .context("no write of connect-done after connect-start")?;
+    Ok(lines[start + 1..start + done]
+        .iter()
+        .map(|l| l.to_string())
+        .collect())
+}
+
+/// `strace -f` starts each line with the pid: `1234 socket(…) = 3` becomes `socket(…) = 3`.
+fn strip_pid(line: &str) -> &str {
+    let rest = line.trim_start_matches(|c: char| c.is_ascii_digit());
+    if rest.len() < line.len() && rest.starts_with(' ') {
+        rest.trim_start()
+    } else {
+        line
+    }
+}
+
+fn syscall_name(call: &str) -> &str {
+    call.split('(').next().unwrap_or(call)
+}
+
+fn is_bind_to_ifindex(call: &str) -> bool {
+    call.starts_with("setsockopt(") && call.contains("SOL_SOCKET, SO_BINDTOIFINDEX,")
+}
+
+/// `tcp_connect --vrf` to the blue peer against `tcp_connect --plain` to a listener in the router's default
+/// VRF (loopback): both connects succeed, and the VRF one has exactly one more system call, the
+/// `SO_BINDTOIFINDEX`. A plain connect to the peer itself fails (the default VRF has no route), and a
+/// failed std connect also closes its socket before returning, so it is no baseline: it is checked apart.
+fn vrf_connect_costs_one_syscall_more(fam: Fam) -> Result<()> {
+    let exe = example("tcp_connect")?;
+    let exe = exe.to_str().context("example path is not UTF-8")?;
+    ensure!(
+        cmd::which("strace").is_some(),
+        "strace not found in PATH: apt-get install strace (or run scripts/install-deps.sh)"
+    );
+    let t = Topology::new()?;
+    let who = format!("peer-of-{}", t.blue.vrf);
+    let answer = who.clone();
+    let _peer = netns::tcp_server(
+        &t.blue.peer_ns,
+        move || Ok(TcpListener::bind(fam.any(PORT))?),
+        move |mut conn, _| {
+            let _ = conn.write_all(answer.as_bytes());
+        },
+    )?;
+    let _local = netns::tcp_server(
+        &t.router_ns,
+        move || Ok(TcpListener::bind(fam.loopback(PORT))?),
+        |mut conn, _| {
+            let _ = conn.write_all(b"router-default");
+        },
+    )?;
+    let peer = fam.peer(PORT).to_string();
+    let local = fam.loopback(PORT).to_string();
+
+    let vrf = trace_connect(&t, exe, &["--vrf", &t.blue.vrf, &peer])?;
+    ensure!(
+        vrf.run.success() && vrf.run.stdout == who,
+        "{}",
+        vrf.run.describe("did not reach the blue peer")
+    );
+    let plain = trace_connect(&t, exe, &["--plain", &local])?;
+    ensure!(
+        plain.run.success() && plain.run.stdout == "router-default",
+        "{}",
+        plain
+            .run
+            .describe("did not reach the router's loopback listener")
+    );
+    let extra: Vec<&String> = vrf.calls.iter().filter(|c| is_bind_to_ifindex(c)).collect();
+    let vrf_rest: Vec<&str> = vrf
+        .calls
+        .iter()
+        .filter(|c| !is_bind_to_ifindex(c))
+        .map(|c| syscall_name(c))
+        .collect();
+    ensure!(
+        vrf.calls.len() == plain.calls.len() + 1 && extra.len() == 1 && vrf_rest == plain.names(),
+        "expected the VRF connect to cost the plain one's system calls plus one \
+         setsockopt(SOL_SOCKET, SO_BINDTOIFINDEX)\n{}\n{}",
+        vrf.listing("VRF connect"),
+        plain.listing("plain connect")
+    );
+
+    // From the default VRF the peer's address has no route.
+    let unreachable = trace_connect(&t, exe, &["--plain", &peer])?;
+    let refused = unreachable.calls.iter().any(|c| {
+        c.starts_with("connect(") && (c.contains("ENETUNREACH") || c.contains("EHOSTUNREACH"))
+    });
+    let mut closed = plain.names();
+    closed.push("close");
+    ensure!(
+        !unreachable.run.success() && refused && unreachable.names() == closed,
+        "expected a plain connect to the peer to fail with no route (socket, connect, close)\n{}\n{}",
+        unreachable.listing("plain connect to the peer"),
+        unreachable.run.describe("ran")
+    );
+    Ok(())
+}

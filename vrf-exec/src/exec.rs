@@ -1,0 +1,129 @@
+//! The last steps of a launch, after the process joined the VRF's cgroup: per-VRF DNS configuration,
+//! dropping privileges, and exec.
+
+use std::ffi::CString;
+use std::path::Path;
+
+use anyhow::{Context, Result, anyhow, bail};
+use nix::errno::Errno;
+use nix::mount::{MsFlags, mount};
+use nix::sched::{CloneFlags, unshare};
+use nix::unistd::{Gid, Group, Uid, User, execvp, initgroups, setgid, setgroups, setuid};
+
+/// If `/etc/vrf/<vrf>/resolv.conf` exists, gives the process a private mount namespace in which it is
+/// bind-mounted over `/etc/resolv.conf` (as `ip netns exec` does with `/etc/netns/<name>/`), so that
+/// unmodified programs resolve names with the VRF's name servers. Returns the file used, if any.
+pub fn use_vrf_resolv_conf(vrf: &str) -> Result<Option<String>> {
+    let conf = format!("/etc/vrf/{vrf}/resolv.conf");
+    if !Path::new(&conf).is_file() {
+        return Ok(None);
+    }
+    unshare(CloneFlags::CLONE_NEWNS).context("unshare(CLONE_NEWNS) for the VRF's resolv.conf")?;
+    // Keep our bind mount from propagating back to the host's namespace.
+    mount(
+        None::<&str>,
+        "/",
+        None::<&str>,
+        MsFlags::MS_REC | MsFlags::MS_SLAVE,
+        None::<&str>,
+    )
+    .context("making / a slave mount")?;
+    mount(
+        Some(conf.as_str()),
+        "/etc/resolv.conf",
+        None::<&str>,
+        MsFlags::MS_BIND,
+        None::<&str>,
+    )
+    .with_context(|| format!("bind-mounting {conf} over /etc/resolv.conf"))?;
+    Ok(Some(conf))
+}
+
+/// Becomes `user` (and `group`, default the user's primary group), with the user's supplementary groups,
+/// and sets `no_new_privs` so that no setuid or file-capability program run later regains `CAP_NET_RAW`,
+/// which could re-bind a socket out of the VRF.
+pub fn drop_privileges(user: Option<&str>, group: Option<&str>) -> Result<()> {
+    if user.is_none() && group.is_none() {
+        return Ok(());
+    }
+    let gid = match group {
+        Some(g) => Some(lookup_group(g)?),
+        None => None,
+    };
+    match user {
+        Some(u) => {
+            let user = lookup_user(u)?;
+            let gid = gid.unwrap_or(user.gid);
+            let name = CString::new(user.name.as_str())?;
+            initgroups(&name, gid)
+                .with_context(|| format!("setting the groups of {}", user.name))?;
+            setgid(gid).with_context(|| format!("setgid({gid})"))?;
+            setuid(user.uid).with_context(|| format!("setuid({})", user.uid))?;
+        }
+        None => {
+            let gid = gid.expect("group given");
+            setgroups(&[gid]).context("setgroups")?;
+            setgid(gid).with_context(|| format!("setgid({gid})"))?;
+        }
+    }
+    nix::sys::prctl::set_no_new_privs().context("prctl(PR_SET_NO_NEW_PRIVS)")?;
+    Ok(())
+}
+
+fn lookup_user(u: &str) -> Result<User> {
+    let found = match u.parse::<u32>() {
+        Ok(id) => User::from_uid(Uid::from_raw(id))?,
+        Err(_) => User::from_name(u)?,
+    };
+    found.ok_or_else(|| anyhow!("no such user {u:?}"))
+}
+
+fn lookup_group(g: &str) -> Result<Gid> {
+    match g.parse::<u32>() {
+        Ok(id) => Ok(Gid::from_raw(id)),
+        Err(_) => Ok(Group::from_name(g)?
+            .ok_or_else(|| anyhow!("no such group {g:?}"))?
+            .gid),
+    }
+}
+
+/// How exec failed, with the exit status the `env`/`chroot` convention gives it.
+#[derive(Debug)]
+pub struct ExecError {
+    pub status: u8,
+    pub message: String,
+}
+
+/// Replaces this process with `command` (searched in `PATH`). Returns only on failure.
+pub fn exec(command: &[String]) -> ExecError {
+    let args: Result<Vec<CString>, _> =
+        command.iter().map(|a| CString::new(a.as_bytes())).collect();
+    let Ok(args) = args else {
+        return ExecError {
+            status: 125,
+            message: "an argument contains a NUL byte".into(),
+        };
+    };
+    let Err(e) = execvp(&args[0], &args);
+    let status = if e == Errno::ENOENT { 127 } else { 126 };
+    let why = match e {
+        Errno::ENOENT => "command not found".to_string(),
+        Errno::EACCES => "permission denied".to_string(),
+        e => e.desc().to_string(),
+    };
+    ExecError {
+        status,
+        message: format!("{}: {why}", command[0]),
+    }
+}
+
+/// Fails unless `name` can be a VRF name (before touching anything).
+pub fn check_name(name: &str) -> Result<()> {
+    if name != "default" {
+        vrf_socket::validate_name(name).map_err(|e| anyhow!("invalid VRF name: {e}"))?;
+    }
+    if name.starts_with('-') {
+        bail!("invalid VRF name {name:?}");
+    }
+    Ok(())
+}
