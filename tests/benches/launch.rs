@@ -2,11 +2,16 @@
 //! a bare `/bin/true`, `env /bin/true` (the floor for any launcher: one extra exec), and
 //! `ip vrf exec VRF /bin/true`; with 1 VRF and with 1000 VRFs in the namespace.
 //!
-//! Run: `cargo build --release --workspace && cargo bench -p vrf-tests --bench launch`
-//! (`VRF_BENCH_LAUNCHES`, default 150, sets the launches per variant and VRF count).
-//! Only the ratios mean anything: under qemu's TCG every launch is slow.
+//! Run with `scripts/bench.sh`, or `cargo build --release --workspace && cargo bench -p vrf-tests --bench
+//! launch` (then vrf-exec is the dynamically linked build). `VRF_BENCH_LAUNCHES` (default 150) sets the
+//! launches per variant and VRF count. Only the ratios mean anything: under qemu's TCG every launch is slow.
+//!
+//! All four programs are copied into one tmpfs first, so that they load alike: the lab VM reads the host's
+//! files over 9p without a cache, and how slowly depends on the path, which would otherwise be measured.
+//! In the VM only, a last pass remounts cgroup2 with `favordynmods` (Linux 6.0+), which makes moving a
+//! process between cgroups cheap, to show how much of the remaining cost is that migration.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::{Command, ExitCode, Stdio};
 use std::time::{Duration, Instant};
 
@@ -23,22 +28,24 @@ fn main() -> ExitCode {
     }
 }
 
-/// The release build of vrf-exec (benchmarks measure what users run).
+/// The release build of vrf-exec: the static one from `scripts/bench.sh` when present, else the default
+/// (dynamically linked) one.
 fn vrf_exec() -> Result<PathBuf> {
     let exe = std::env::current_exe()?;
-    // target/release/deps/launch-… -> target/release/vrf-exec
-    let release = exe
-        .ancestors()
-        .nth(2)
-        .context("target dir")?
-        .join("vrf-exec");
-    if !release.is_file() {
-        bail!(
-            "{} is missing: run `cargo build --release --workspace` first",
-            release.display()
-        );
+    // target/release/deps/launch-… -> target/
+    let target = exe.ancestors().nth(3).context("target dir")?;
+    for p in [
+        "x86_64-unknown-linux-gnu/release/vrf-exec",
+        "release/vrf-exec",
+    ] {
+        if target.join(p).is_file() {
+            return Ok(target.join(p));
+        }
     }
-    Ok(release)
+    bail!(
+        "no release build of vrf-exec under {}: run scripts/bench.sh",
+        target.display()
+    )
 }
 
 fn real_main() -> Result<u8> {
@@ -53,85 +60,101 @@ fn real_main() -> Result<u8> {
         .ok()
         .and_then(|v| v.parse().ok())
         .unwrap_or(150);
+    let bin = copy_to_tmpfs(&[
+        ("true", Path::new("/bin/true")),
+        ("env", Path::new("/usr/bin/env")),
+        ("ip", &which("ip")?),
+        ("vrf-exec", &vrf_exec),
+    ])?;
+    let static_note = if vrf_exec
+        .to_string_lossy()
+        .contains("x86_64-unknown-linux-gnu")
+    {
+        "static-pie build"
+    } else {
+        "dynamically linked build (scripts/bench.sh builds the static one)"
+    };
     let t = Topology::new()?;
     // Children inherit the namespace: launch from inside the router's.
     netns::enter(&t.router_ns)?;
     let blue = t.blue.vrf.clone();
-    let vx = vrf_exec.to_str().context("path")?.to_string();
+    let p = |name: &str| bin.join(name).to_string_lossy().into_owned();
+    let truth = p("true");
     let variants: Vec<(&str, Vec<String>)> = vec![
-        ("bare /bin/true", vec!["/bin/true".into()]),
-        (
-            "env /bin/true",
-            vec!["/usr/bin/env".into(), "/bin/true".into()],
-        ),
+        ("bare true", vec![truth.clone()]),
+        ("env true", vec![p("env"), truth.clone()]),
         (
             "ip vrf exec",
             vec![
-                "ip".into(),
+                p("ip"),
                 "vrf".into(),
                 "exec".into(),
                 blue.clone(),
-                "/bin/true".into(),
+                truth.clone(),
             ],
         ),
-        (
-            "vrf-exec",
-            vec![vx.clone(), blue.clone(), "/bin/true".into()],
-        ),
+        ("vrf-exec", vec![p("vrf-exec"), blue.clone(), truth.clone()]),
     ];
-    // Warm up: the first launches attach the hooks and fill the page cache.
-    for (_, argv) in &variants {
-        for _ in 0..5 {
-            launch(argv)?;
-        }
-    }
     println!(
-        "launch cost, {launches} launches per variant, interleaved; kernel {}",
+        "launch cost, {launches} launches per variant, interleaved; kernel {}; vrf-exec: {static_note}; \
+         all four programs run from a tmpfs",
         uname()?
     );
     let mut results = Vec::new();
-    for total_vrfs in [1usize, 1000] {
-        if total_vrfs > 2 {
+    for (label, total_vrfs) in [
+        ("1 VRF", 1usize),
+        ("1000 VRFs", 1000),
+        ("1000 VRFs, favordynmods", 1000),
+    ] {
+        if total_vrfs > 2 && results.len() == 1 {
             add_vrfs(total_vrfs - 2)?;
-            for (_, argv) in &variants {
-                launch(argv)?;
-            }
         }
-        let mut times: Vec<Vec<Duration>> = vec![Vec::new(); variants.len()];
-        for _ in 0..launches {
-            for (i, (_, argv)) in variants.iter().enumerate() {
-                times[i].push(launch(argv)?);
-            }
+        if label.contains("favordynmods") && !favordynmods()? {
+            break;
         }
-        let medians: Vec<f64> = times.iter_mut().map(|t| median(t)).collect();
+        let medians = measure(&variants, launches)?;
+        println!("\n{label} in the namespace:");
         println!(
-            "\n{total_vrfs} VRF(s) in the namespace (blue, red{}):",
-            if total_vrfs > 2 { " and dummies" } else { "" }
-        );
-        println!(
-            "  {:<16} {:>10} {:>9} {:>9}",
+            "  {:<12} {:>10} {:>9} {:>9}",
             "variant", "median", "vs bare", "vs env"
         );
         for ((name, _), m) in variants.iter().zip(&medians) {
             println!(
-                "  {name:<16} {:>8.2}ms {:>8.2}x {:>8.2}x",
+                "  {name:<12} {:>8.2}ms {:>8.2}x {:>8.2}x",
                 m * 1e3,
                 m / medians[0],
                 m / medians[1]
             );
         }
-        results.push((total_vrfs, medians));
+        results.push((label, medians));
     }
     println!("\ngoal: vrf-exec / env <= 1.10, flat from 1 to 1000 VRFs");
-    for (n, m) in &results {
+    for (label, m) in &results {
         println!(
-            "  {n:>4} VRFs: vrf-exec/env = {:.2}, ip vrf exec/env = {:.2}, vrf-exec/ip vrf exec = {:.2}",
+            "  {label:<24} vrf-exec/env = {:.2}   ip vrf exec/env = {:.2}   vrf-exec/ip vrf exec = {:.2}",
             m[3] / m[1],
             m[2] / m[1],
             m[3] / m[2]
         );
     }
     Ok(0)
+}
+
+/// Median launch time of each variant, launched round-robin after a warm-up (which also attaches the
+/// hooks).
+fn measure(variants: &[(&str, Vec<String>)], launches: usize) -> Result<Vec<f64>> {
+    for (_, argv) in variants {
+        for _ in 0..5 {
+            launch(argv)?;
+        }
+    }
+    let mut times: Vec<Vec<Duration>> = vec![Vec::new(); variants.len()];
+    for _ in 0..launches {
+        for (i, (_, argv)) in variants.iter().enumerate() {
+            times[i].push(launch(argv)?);
+        }
+    }
+    Ok(times.iter_mut().map(|t| median(t)).collect())
 }
 
 /// One fork+exec+wait of `argv`, timed.
@@ -155,6 +178,42 @@ fn launch(argv: &[String]) -> Result<Duration> {
 fn median(t: &mut [Duration]) -> f64 {
     t.sort();
     t[t.len() / 2].as_secs_f64()
+}
+
+/// Copies the programs into a fresh tmpfs and returns its directory.
+fn copy_to_tmpfs(programs: &[(&str, &Path)]) -> Result<PathBuf> {
+    let dir = PathBuf::from(format!("/run/vrf-bench-{}", std::process::id()));
+    std::fs::create_dir_all(&dir)?;
+    cmd::run(
+        Command::new("mount")
+            .args(["-t", "tmpfs", "tmpfs"])
+            .arg(&dir),
+    )?
+    .ok()?;
+    for (name, src) in programs {
+        std::fs::copy(src, dir.join(name)).with_context(|| format!("copying {}", src.display()))?;
+    }
+    Ok(dir)
+}
+
+fn which(program: &str) -> Result<PathBuf> {
+    vrf_lab::cmd::which(program).with_context(|| format!("{program} not found"))
+}
+
+/// In the lab VM only: remounts cgroup2 with `favordynmods`. Returns false (and says why) where that is
+/// not possible or not ours to change.
+fn favordynmods() -> Result<bool> {
+    if std::env::var_os(lab::GUEST_ENV).is_none() {
+        println!(
+            "\n(favordynmods pass skipped: it changes the host's cgroup2 mount, done only in the lab VM)"
+        );
+        return Ok(false);
+    }
+    let r = cmd::run(Command::new("mount").args(["-o", "remount,favordynmods", "/sys/fs/cgroup"]))?;
+    if !r.success() {
+        println!("\n(favordynmods pass skipped: {})", r.stderr.trim());
+    }
+    Ok(r.success())
 }
 
 /// Adds `n` VRFs (with no links) in the current namespace, in one `ip -batch`.

@@ -7,7 +7,7 @@
 //! - [`Vrf`]: look a VRF up by name or index over rtnetlink, list VRFs and their slaves, find the VRF of a
 //!   device.
 //! - [`Vrf::tcp_connect`], [`Vrf::tcp_listen`], [`Vrf::udp_bind`], [`Vrf::icmp_socket`], [`Vrf::socket`]:
-//!   sockets bound to a VRF, as std types; [`tokio`](crate::tokio) (feature `tokio`) for async ones.
+//!   sockets bound to a VRF, as std types; `vrf_socket::tokio` (feature `tokio`) for async ones.
 //! - [`bound_vrf`]: the VRF a socket is scoped to, e.g. the VRF an accepted connection arrived in.
 //! - [`pktinfo`]: one UDP socket serving many VRFs: learn each datagram's ingress device and VRF from
 //!   `IP_PKTINFO`, and reply through the same VRF from the same address.

@@ -2,7 +2,7 @@
 //!
 //! Each constructor makes the socket (close-on-exec), binds it to the VRF device before anything else
 //! happens (one `setsockopt`), then binds a source address if one is given, then connects or listens.
-//! The results are std types; see [`crate::tokio`] for async ones.
+//! The results are std types; see `vrf_socket::tokio` (feature `tokio`) for async ones.
 
 use std::io;
 use std::net::{IpAddr, SocketAddr, TcpListener, TcpStream, UdpSocket};
