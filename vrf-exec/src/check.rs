@@ -100,6 +100,20 @@ pub fn run(vrf: Option<&str>) -> u8 {
         }
     }
     let mountinfo = std::fs::read_to_string("/proc/self/mountinfo").unwrap_or_default();
+    let cg2_opts: Vec<&str> = cgroup::mounts_of_type(&mountinfo, "cgroup2")
+        .into_iter()
+        .map(|(_, o)| o)
+        .collect();
+    if cg2_opts
+        .iter()
+        .any(|o| !o.split(',').any(|x| x == "favordynmods"))
+    {
+        r.warn(
+            "cgroup2 is mounted without favordynmods",
+            "every launch moves a process between cgroups, which is slow without it; on Linux 6.0+ \
+             `mount -o remount,favordynmods /sys/fs/cgroup` makes launches faster (measured: 1.42x -> 1.26x the cost of `env`)",
+        );
+    }
     let v1_net: Vec<&str> = cgroup::mounts_of_type(&mountinfo, "cgroup")
         .into_iter()
         .filter(|(_, o)| o.split(',').any(|x| x == "net_cls" || x == "net_prio"))
