@@ -57,27 +57,37 @@ fn peer_http_server(site: &Site) -> Result<Server> {
             s.listen(128)?;
             Ok(TcpListener::from(s))
         },
-        move |mut conn, _| {
-            // Read the request (if the client sends one) briefly, then answer.
-            let _ = conn.set_read_timeout(Some(Duration::from_millis(300)));
-            let mut req = Vec::new();
-            let mut buf = [0u8; 1024];
-            while let Ok(n) = conn.read(&mut buf) {
-                if n == 0 {
-                    break;
-                }
-                req.extend_from_slice(&buf[..n]);
-                if req.windows(4).any(|w| w == b"\r\n\r\n") {
-                    break;
-                }
-            }
-            let _ = write!(
-                conn,
-                "HTTP/1.0 200 OK\r\nContent-Length: {}\r\n\r\n{body}",
-                body.len()
-            );
+        move |conn, _| {
+            let body = body.clone();
+            // One thread per connection: a hundred clients at once must not wait on each other.
+            std::thread::spawn(move || serve_http(conn, &body));
         },
     )
+}
+
+/// Reads the request (a client such as socat may send none and just close its side), answers, then
+/// drains what is left before closing so that unread input does not turn the close into a reset.
+fn serve_http(mut conn: std::net::TcpStream, body: &str) {
+    let _ = conn.set_read_timeout(Some(Duration::from_secs(5)));
+    let mut req = Vec::new();
+    let mut buf = [0u8; 1024];
+    while let Ok(n) = conn.read(&mut buf) {
+        if n == 0 {
+            break;
+        }
+        req.extend_from_slice(&buf[..n]);
+        if req.windows(4).any(|w| w == b"\r\n\r\n") {
+            break;
+        }
+    }
+    let _ = write!(
+        conn,
+        "HTTP/1.0 200 OK\r\nContent-Length: {}\r\n\r\n{body}",
+        body.len()
+    );
+    let _ = conn.shutdown(std::net::Shutdown::Write);
+    let _ = conn.set_read_timeout(Some(Duration::from_secs(1)));
+    while matches!(conn.read(&mut buf), Ok(n) if n > 0) {}
 }
 
 fn peer_body(site: &Site) -> String {
