@@ -80,11 +80,11 @@ fn serve_http(mut conn: std::net::TcpStream, body: &str) {
             break;
         }
     }
-    let _ = write!(
-        conn,
+    let response = format!(
         "HTTP/1.0 200 OK\r\nContent-Length: {}\r\n\r\n{body}",
         body.len()
     );
+    let _ = conn.write_all(response.as_bytes());
     let _ = conn.shutdown(std::net::Shutdown::Write);
     let _ = conn.set_read_timeout(Some(Duration::from_secs(1)));
     while matches!(conn.read(&mut buf), Ok(n) if n > 0) {}
@@ -140,7 +140,8 @@ fn unmodified_programs_reach_their_own_peer() -> Result<()> {
     let url6 = format!("http://[fd00:99::2]:{HTTP_PORT}/");
     let py = format!(
         "import socket; s = socket.create_connection(('{PEER_V4}', {HTTP_PORT})); \
-         s.sendall(b'GET / HTTP/1.0\\r\\n\\r\\n'); print(s.recv(4096).decode().split('\\r\\n\\r\\n', 1)[1])"
+         s.sendall(b'GET / HTTP/1.0\\r\\n\\r\\n'); data = b''.join(iter(lambda: s.recv(4096), b'')); \
+         print(data.decode().split('\\r\\n\\r\\n', 1)[1])"
     );
     let shell = format!("curl -s {url4} & wait; echo; sh -c 'curl -s -g {url6}'; echo");
     for s in t.sites() {
