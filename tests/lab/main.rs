@@ -2,7 +2,9 @@
 //! booted once for the whole binary (see `vrf_lab::harness`).
 
 mod basics;
+mod dns;
 mod exec;
+mod ping;
 mod socket_tools;
 mod sockets;
 
@@ -12,6 +14,8 @@ fn main() -> std::process::ExitCode {
         sockets::TESTS,
         socket_tools::TESTS,
         exec::TESTS,
+        ping::TESTS,
+        dns::TESTS,
     ]
     .concat();
     vrf_lab::harness::main(&tests)

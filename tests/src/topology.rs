@@ -252,16 +252,15 @@ impl IcmpCounters {
 fn snmp_value(text: &str, group: &str, field: &str) -> Result<u64> {
     let prefix = format!("{group}:");
     let mut lines = text.lines().filter(|l| l.starts_with(&prefix));
-    if let (Some(names), Some(values)) = (lines.next(), lines.next()) {
-        if let Some((_, v)) = names
+    if let (Some(names), Some(values)) = (lines.next(), lines.next())
+        && let Some((_, v)) = names
             .split_whitespace()
             .zip(values.split_whitespace())
             .find(|(n, _)| *n == field)
-        {
-            return v
-                .parse()
-                .with_context(|| format!("{group} {field} = {v:?}"));
-        }
+    {
+        return v
+            .parse()
+            .with_context(|| format!("{group} {field} = {v:?}"));
     }
     bail!("no {group} {field} in /proc/net/snmp")
 }
@@ -270,10 +269,10 @@ fn snmp_value(text: &str, group: &str, field: &str) -> Result<u64> {
 fn snmp6_value(text: &str, field: &str) -> Result<u64> {
     for l in text.lines() {
         let mut it = l.split_whitespace();
-        if it.next() == Some(field) {
-            if let Some(v) = it.next() {
-                return v.parse().with_context(|| format!("{field} = {v:?}"));
-            }
+        if it.next() == Some(field)
+            && let Some(v) = it.next()
+        {
+            return v.parse().with_context(|| format!("{field} = {v:?}"));
         }
     }
     bail!("no {field} in /proc/net/snmp6")

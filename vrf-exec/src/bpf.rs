@@ -79,10 +79,10 @@ pub enum Attach {
 pub fn ensure_attached(cgroup: impl AsFd, ifindex: u32) -> io::Result<Attach> {
     let cg = cgroup.as_fd();
     let ids = sys::prog_query(cg, CGROUP_INET_SOCK_CREATE)?;
-    if let [id] = ids[..] {
-        if already_binds(id, ifindex) {
-            return Ok(Attach::Reused);
-        }
+    if let [id] = ids[..]
+        && already_binds(id, ifindex)
+    {
+        return Ok(Attach::Reused);
     }
     let mut log = vec![0u8; 4096];
     let prog = sys::prog_load(

@@ -123,10 +123,10 @@ pub fn vrf_dir(mount: &Path, vrf: &str) -> io::Result<PathBuf> {
     let mut dir = mount.to_path_buf();
     let ns = netns_name().map(|n| format!("{n}-ns"));
     // Launched from inside the same netns level already: do not add it twice.
-    if let Some(ns) = &ns {
-        if base.rsplit('/').next() == Some(ns.as_str()) {
-            base.truncate(base.len() - ns.len());
-        }
+    if let Some(ns) = &ns
+        && base.rsplit('/').next() == Some(ns.as_str())
+    {
+        base.truncate(base.len() - ns.len());
     }
     dir.push(base.trim_start_matches('/'));
     if let Some(ns) = ns {
@@ -167,10 +167,9 @@ pub fn pids(mount: &Path, vrf: &str) -> io::Result<Vec<u32>> {
         if ns
             .as_ref()
             .is_none_or(|ns| parent.as_deref() == Some(ns.as_str()))
+            && let Ok(text) = fs::read_to_string(vrf_dir.join(vrf).join("cgroup.procs"))
         {
-            if let Ok(text) = fs::read_to_string(vrf_dir.join(vrf).join("cgroup.procs")) {
-                found.extend(text.lines().filter_map(|l| l.trim().parse::<u32>().ok()));
-            }
+            found.extend(text.lines().filter_map(|l| l.trim().parse::<u32>().ok()));
         }
     })?;
     found.sort_unstable();

@@ -28,6 +28,8 @@
 
 pub mod bind;
 pub mod cmsg;
+#[cfg(feature = "dns")]
+pub mod dns;
 mod error;
 pub mod name;
 mod netlink;
@@ -39,6 +41,8 @@ pub mod tokio;
 mod vrf;
 
 pub use bind::{bind_to_index, bind_to_vrf, bound_index, bound_vrf};
+#[cfg(feature = "dns")]
+pub use dns::{ResolverOptions, VrfResolver};
 pub use error::VrfError;
 pub use name::{InvalidName, validate_name};
 pub use socket::{ConnectOptions, IcmpKind, IcmpSocket};

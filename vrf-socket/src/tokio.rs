@@ -26,6 +26,10 @@ use crate::socket::ConnectOptions;
 use crate::sys;
 use crate::vrf::Vrf;
 
+/// Resolves a host name inside the VRF and connects to it (feature `dns`); see `vrf_socket::dns`.
+#[cfg(feature = "dns")]
+pub use crate::dns::connect_host;
+
 /// Connects over TCP through `vrf`, from `opts.source` if given, giving up after `opts.timeout`.
 pub async fn connect(
     vrf: &Vrf,
