@@ -45,15 +45,7 @@ pub fn mount_point() -> io::Result<PathBuf> {
             ),
         )
     };
-    unshare(CloneFlags::CLONE_NEWNS).map_err(no_mount)?;
-    mount(
-        None::<&str>,
-        "/",
-        None::<&str>,
-        MsFlags::MS_REC | MsFlags::MS_SLAVE,
-        None::<&str>,
-    )
-    .map_err(no_mount)?;
+    private_mount_namespace().map_err(no_mount)?;
     mount(
         Some("cgroup2"),
         USUAL,
@@ -63,6 +55,19 @@ pub fn mount_point() -> io::Result<PathBuf> {
     )
     .map_err(no_mount)?;
     Ok(PathBuf::from(USUAL))
+}
+
+/// Gives this process a mount namespace of its own whose mounts do not propagate back to the one it
+/// came from (changes from there still arrive). The command inherits it.
+pub fn private_mount_namespace() -> nix::Result<()> {
+    unshare(CloneFlags::CLONE_NEWNS)?;
+    mount(
+        None::<&str>,
+        "/",
+        None::<&str>,
+        MsFlags::MS_REC | MsFlags::MS_SLAVE,
+        None::<&str>,
+    )
 }
 
 /// `(mount point, super options)` of every mount of file system type `fstype` in a mountinfo text.

@@ -7,7 +7,6 @@ use std::path::Path;
 use anyhow::{Context, Result, anyhow, bail};
 use nix::errno::Errno;
 use nix::mount::{MsFlags, mount};
-use nix::sched::{CloneFlags, unshare};
 use nix::unistd::{Gid, Group, Uid, User, execvp, initgroups, setgid, setgroups, setuid};
 
 /// If `/etc/vrf/<vrf>/resolv.conf` exists, gives the process a private mount namespace in which it is
@@ -18,16 +17,8 @@ pub fn use_vrf_resolv_conf(vrf: &str) -> Result<Option<String>> {
     if !Path::new(&conf).is_file() {
         return Ok(None);
     }
-    unshare(CloneFlags::CLONE_NEWNS).context("unshare(CLONE_NEWNS) for the VRF's resolv.conf")?;
-    // Keep our bind mount from propagating back to the host's namespace.
-    mount(
-        None::<&str>,
-        "/",
-        None::<&str>,
-        MsFlags::MS_REC | MsFlags::MS_SLAVE,
-        None::<&str>,
-    )
-    .context("making / a slave mount")?;
+    crate::cgroup::private_mount_namespace()
+        .context("a private mount namespace for the VRF's resolv.conf")?;
     mount(
         Some(conf.as_str()),
         "/etc/resolv.conf",
