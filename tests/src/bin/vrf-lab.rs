@@ -117,6 +117,28 @@ fn demo(topo: &Topology) -> Result<i32> {
     }
     show_as(&[vx, "blue", "ip", "vrf", "identify"], "vrf-exec")?;
     show_as(&[vx, "list"], "vrf-exec")?;
+    let vp = vrf_lab::tool("vrf-ping")?;
+    let vp = vp.to_str().unwrap_or("vrf-ping");
+    println!(
+        "\nvrf-ping needs no launcher: its sockets are bound to the VRF, with a source address of it:"
+    );
+    for s in topo.sites() {
+        let args = [
+            vp,
+            "-V",
+            &s.vrf,
+            "-c",
+            "1",
+            "-W",
+            "2",
+            "-I",
+            "10.99.0.1",
+            PEER_V4,
+        ];
+        if show_as(&args, "vrf-ping")? != 0 {
+            wrong.push(format!("vrf-ping -V {} failed", s.vrf));
+        }
+    }
     println!("\nThe default VRF has no route to 10.99.0.0/24: ping must fail.");
     if show(&["ping", "-c", "1", "-W", "1", PEER_V4])? == 0 {
         wrong.push("the default VRF reached a VRF peer".into());
