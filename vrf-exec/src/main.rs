@@ -12,7 +12,7 @@ use std::process::ExitCode;
 
 use anyhow::{Context, Result, anyhow};
 use clap::{Args, Parser, Subcommand};
-use vrf_socket::{Vrf, VrfError};
+use vrf_socket::Vrf;
 
 /// Exit status for failures of vrf-exec itself (the `env`/`chroot` convention).
 const EXIT_FAILURE: u8 = 125;
@@ -151,7 +151,7 @@ fn enter(name: &str, args: &RunArgs) -> Result<()> {
     let vrf = if name == "default" {
         None
     } else {
-        Some(lookup(name)?)
+        Some(Vrf::up_by_name(name)?)
     };
     let mount = cgroup::mount_point()?;
     let dir = cgroup::vrf_dir(&mount, vrf.as_ref().map_or("", Vrf::name))?;
@@ -192,16 +192,6 @@ fn enter(name: &str, args: &RunArgs) -> Result<()> {
         }
     }
     exec::drop_privileges(args.user.as_deref(), args.group.as_deref())
-}
-
-/// Looks the VRF up and checks it is up.
-fn lookup(name: &str) -> Result<Vrf> {
-    let vrf = Vrf::by_name(name).map_err(|e| match e {
-        VrfError::Io(e) => anyhow!("looking up VRF {name:?}: {e}"),
-        e => anyhow!(e),
-    })?;
-    vrf.ensure_up()?;
-    Ok(vrf)
 }
 
 /// Adds what to do to permission errors.

@@ -146,7 +146,7 @@ fn run(cli: Cli) -> Result<u8> {
         (_, true) => Some(Family::V6),
         _ => None,
     };
-    let vrf = setup::find_vrf(&cli.vrf)?;
+    let vrf = vrf_socket::Vrf::up_by_name(&cli.vrf)?;
     let target = setup::target(vrf, &cli.destination, family, cli.interface.as_deref())?;
     let max = if target.v6() { 65527 } else { 65507 };
     if cli.size > max {

@@ -11,7 +11,7 @@ use std::os::fd::AsFd;
 use anyhow::{Context, Result, anyhow, bail};
 use nix::sys::socket::{setsockopt, sockopt};
 use socket2::{Domain, Protocol, SockFilter, Socket, Type};
-use vrf_socket::{IcmpKind, Vrf, VrfError, bind_to_index};
+use vrf_socket::{IcmpKind, Vrf, bind_to_index};
 
 use crate::icmp::{self, Ident};
 use crate::resolve::{self, Family};
@@ -57,16 +57,6 @@ impl Target {
     pub fn bind_index(&self) -> NonZeroU32 {
         self.device.as_ref().map_or(self.vrf.index(), |d| d.1)
     }
-}
-
-/// Finds the VRF and checks it can carry traffic.
-pub fn find_vrf(name: &str) -> Result<Vrf> {
-    let vrf = Vrf::by_name(name).map_err(|e| match e {
-        VrfError::Io(e) => anyhow!("looking up VRF {name:?}: {e}"),
-        e => anyhow!(e),
-    })?;
-    vrf.ensure_up()?;
-    Ok(vrf)
 }
 
 /// Resolves the destination and picks the source address, the way iputils does (a UDP socket

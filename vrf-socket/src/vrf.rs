@@ -53,6 +53,21 @@ impl Vrf {
         Vrf::from_link(link)
     }
 
+    /// Looks up the VRF called `name` and checks that it is up: what a tool does before it sends anything.
+    /// Besides the errors of [`Vrf::by_name`], fails with [`VrfError::Down`]; a failed netlink request
+    /// says which VRF it was looking up.
+    pub fn up_by_name(name: &str) -> Result<Vrf, VrfError> {
+        let vrf = Vrf::by_name(name).map_err(|e| match e {
+            VrfError::Io(e) => VrfError::Io(std::io::Error::new(
+                e.kind(),
+                format!("looking up VRF {name:?}: {e}"),
+            )),
+            e => e,
+        })?;
+        vrf.ensure_up()?;
+        Ok(vrf)
+    }
+
     /// Looks up the VRF with interface index `index`.
     pub fn by_index(index: u32) -> Result<Vrf, VrfError> {
         let link = get_index(index)?;
