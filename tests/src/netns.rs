@@ -55,48 +55,14 @@ impl Drop for Server {
 
 const POLL: Duration = Duration::from_millis(5);
 
-/// Starts a TCP server in namespace `ns`: `make` creates its listener there (so it may bind it to a VRF);
-/// each connection is handed to `serve`.
-pub fn tcp_server(
+/// Starts a server thread in namespace `ns`: `make` creates its socket there, `ready` prepares it and
+/// says its address, then `step` runs over and over (it must return within a few milliseconds) until the
+/// [`Server`] is dropped.
+fn spawn_server<S: 'static>(
     ns: &str,
-    make: impl FnOnce() -> Result<TcpListener> + Send + 'static,
-    serve: impl Fn(std::net::TcpStream, SocketAddr) + Send + 'static,
-) -> Result<Server> {
-    let stop = Arc::new(AtomicBool::new(false));
-    let (tx, rx) = std::sync::mpsc::channel();
-    let ns = ns.to_string();
-    let stop2 = stop.clone();
-    let thread = std::thread::spawn(move || {
-        let listener = match enter(&ns).and_then(|()| make()) {
-            Ok(l) => l,
-            Err(e) => return drop(tx.send(Err(e))),
-        };
-        let _ = listener.set_nonblocking(true);
-        let _ = tx.send(listener.local_addr().map_err(Into::into));
-        while !stop2.load(Ordering::Relaxed) {
-            match listener.accept() {
-                Ok((conn, peer)) => {
-                    let _ = conn.set_nonblocking(false);
-                    serve(conn, peer);
-                }
-                Err(_) => std::thread::sleep(POLL),
-            }
-        }
-    });
-    let addr = rx.recv().map_err(|_| anyhow!("server thread died"))??;
-    Ok(Server {
-        addr,
-        stop,
-        thread: Some(thread),
-    })
-}
-
-/// Starts a UDP server in namespace `ns`: `make` creates its socket there (read timeout set to a few
-/// milliseconds), then `serve` is called over and over to receive and answer, until the server is dropped.
-pub fn udp_server(
-    ns: &str,
-    make: impl FnOnce() -> Result<UdpSocket> + Send + 'static,
-    mut serve: impl FnMut(&UdpSocket) + Send + 'static,
+    make: impl FnOnce() -> Result<S> + Send + 'static,
+    ready: impl FnOnce(&S) -> std::io::Result<SocketAddr> + Send + 'static,
+    mut step: impl FnMut(&S) + Send + 'static,
 ) -> Result<Server> {
     let stop = Arc::new(AtomicBool::new(false));
     let (tx, rx) = std::sync::mpsc::channel();
@@ -107,10 +73,9 @@ pub fn udp_server(
             Ok(s) => s,
             Err(e) => return drop(tx.send(Err(e))),
         };
-        let _ = socket.set_read_timeout(Some(POLL * 4));
-        let _ = tx.send(socket.local_addr().map_err(Into::into));
+        let _ = tx.send(ready(&socket).map_err(Into::into));
         while !stop2.load(Ordering::Relaxed) {
-            serve(&socket);
+            step(&socket);
         }
     });
     let addr = rx.recv().map_err(|_| anyhow!("server thread died"))??;
@@ -119,4 +84,46 @@ pub fn udp_server(
         stop,
         thread: Some(thread),
     })
+}
+
+/// Starts a TCP server in namespace `ns`: `make` creates its listener there (so it may bind it to a VRF);
+/// each connection is handed to `serve`.
+pub fn tcp_server(
+    ns: &str,
+    make: impl FnOnce() -> Result<TcpListener> + Send + 'static,
+    serve: impl Fn(std::net::TcpStream, SocketAddr) + Send + 'static,
+) -> Result<Server> {
+    spawn_server(
+        ns,
+        make,
+        |l| {
+            l.set_nonblocking(true)?;
+            l.local_addr()
+        },
+        move |l| match l.accept() {
+            Ok((conn, peer)) => {
+                let _ = conn.set_nonblocking(false);
+                serve(conn, peer);
+            }
+            Err(_) => std::thread::sleep(POLL),
+        },
+    )
+}
+
+/// Starts a UDP server in namespace `ns`: `make` creates its socket there (read timeout set to a few
+/// milliseconds), then `serve` is called over and over to receive and answer, until the server is dropped.
+pub fn udp_server(
+    ns: &str,
+    make: impl FnOnce() -> Result<UdpSocket> + Send + 'static,
+    serve: impl FnMut(&UdpSocket) + Send + 'static,
+) -> Result<Server> {
+    spawn_server(
+        ns,
+        make,
+        |s| {
+            s.set_read_timeout(Some(POLL * 4))?;
+            s.local_addr()
+        },
+        serve,
+    )
 }
