@@ -27,10 +27,10 @@
 
 use std::net::{IpAddr, ToSocketAddrs};
 use std::path::PathBuf;
-use std::process::{Child, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use anyhow::{Context, Result, bail, ensure};
+use vrf_lab::dnsmasq::Dnsmasq;
 use vrf_lab::{Topology, cmd, netns};
 use vrf_socket::Vrf;
 use vrf_socket::dns::ResolverOptions;
@@ -136,50 +136,15 @@ fn glibc_child(args: &[String]) -> Result<()> {
     Ok(())
 }
 
-/// A dnsmasq in `ns` answering `*.bench.lab`; killed on drop.
-struct Dnsmasq(Child);
-
-impl Drop for Dnsmasq {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-fn start_dnsmasq(ns: &str, dir: &std::path::Path) -> Result<Dnsmasq> {
-    let pid = dir.join("dnsmasq.pid");
-    let args = [
-        "--keep-in-foreground".to_string(),
-        "--conf-file=/dev/null".into(),
-        "--no-resolv".into(),
-        "--no-hosts".into(),
-        "--no-poll".into(),
-        "--user=root".into(),
-        "--group=root".into(),
-        format!("--pid-file={}", pid.display()),
-        "--log-facility=/dev/null".into(),
-        "--interface=eth0".into(),
-        "--bind-interfaces".into(),
-        "--local=/lab/".into(),
-        "--address=/bench.lab/10.99.1.1".into(),
-        "--address=/bench.lab/fd00:1::1".into(),
-    ];
-    let child = vrf_lab::topology::netns_cmd(ns, "dnsmasq", &args)
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .context("starting dnsmasq (apt-get install dnsmasq-base)")?;
-    let d = Dnsmasq(child);
-    // dnsmasq writes its pid file after binding its sockets: ready then.
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while !pid.exists() {
-        if Instant::now() > deadline {
-            bail!("dnsmasq in {ns} did not start");
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    Ok(d)
+/// A dnsmasq in `ns` answering `*.bench.lab`, not logging queries; killed on drop.
+fn start_dnsmasq(ns: &str) -> Result<Dnsmasq> {
+    Dnsmasq::builder(ns)
+        .log_queries(false)
+        .listen(&["--interface=eth0", "--bind-interfaces"])
+        .zone("lab")
+        .address("bench.lab", "10.99.1.1")
+        .address("bench.lab", "fd00:1::1")
+        .start()
 }
 
 fn median(v: &[f64]) -> f64 {
@@ -216,7 +181,7 @@ fn bench(n: usize) -> Result<()> {
     let scratch = std::env::temp_dir().join(format!("vrf-dns-bench-{}", std::process::id()));
     std::fs::create_dir_all(&scratch)?;
     let _scratch = RemoveDir(scratch.clone());
-    let _dns = start_dnsmasq(&t.blue.peer_ns, &scratch)?;
+    let _dns = start_dnsmasq(&t.blue.peer_ns)?;
     let conf = format!("nameserver {}\n", vrf_lab::PEER_V4);
     let etc = PathBuf::from("/etc/netns").join(&t.router_ns);
     std::fs::create_dir_all(&etc)?;

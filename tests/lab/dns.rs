@@ -4,18 +4,16 @@
 //! link-local name servers, NXDOMAIN and NODATA, a silent server, a loopback one, the per-VRF
 //! resolv.conf, the hosts file, and connect-by-name with happy eyeballs.
 
-use std::io::{self, BufRead, BufReader, Read};
+use std::io::{self, Read};
 use std::net::{IpAddr, SocketAddr, TcpListener};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Stdio};
-use std::sync::atomic::{AtomicU32, Ordering};
-use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, anyhow, bail, ensure};
 use vrf_lab::cmd;
+use vrf_lab::dnsmasq::Dnsmasq;
 use vrf_lab::netns::{self, Server};
-use vrf_lab::{PEER_V4, PEER_V6, ROUTER_V4, ROUTER_V6, Site, Topology};
+use vrf_lab::{PEER_V4, PEER_V6, ROUTER_V4, ROUTER_V6, Site, TempDir, Topology};
 use vrf_socket::dns::ResolverOptions;
 use vrf_socket::{ConnectOptions, Vrf, VrfResolver};
 
@@ -76,147 +74,40 @@ fn app_answer(site: &Site) -> Vec<IpAddr> {
     vec![app_v6(site), app_v4(site)]
 }
 
-static NEXT_DIR: AtomicU32 = AtomicU32::new(0);
-
-/// A scratch directory, deleted on drop.
-struct TempDir(PathBuf);
-
-impl TempDir {
-    fn new() -> Result<Self> {
-        let d = std::env::temp_dir().join(format!(
-            "vrf-dns-{}-{}",
-            std::process::id(),
-            NEXT_DIR.fetch_add(1, Ordering::Relaxed)
-        ));
-        std::fs::create_dir_all(&d)?;
-        Ok(TempDir(d))
-    }
-
-    /// Writes `name` in the directory and returns its path.
-    fn file(&self, name: &str, text: &str) -> Result<PathBuf> {
-        let p = self.0.join(name);
-        std::fs::write(&p, text).with_context(|| format!("writing {}", p.display()))?;
-        Ok(p)
-    }
+/// The dnsmasq of `site`: authoritative for `lab` (unknown names: NXDOMAIN), listening on every address
+/// of the peer's eth0 (IPv4, IPv6 and link-local) on port 53, UDP and TCP.
+fn dnsmasq(site: &Site) -> Result<Dnsmasq> {
+    dnsmasq_in(
+        &site.peer_ns,
+        n(site),
+        &["--interface=eth0", "--bind-dynamic"],
+    )
 }
 
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
+/// A dnsmasq in namespace `ns` answering with host number `n`, listening as `listen` says.
+fn dnsmasq_in(ns: &str, n: u8, listen: &[&str]) -> Result<Dnsmasq> {
+    let mut big = String::new();
+    for i in 1..=BIG {
+        big.push_str(&format!("{} big.lab\n", IpAddr::from([10, n, 7, i])));
     }
-}
-
-/// A dnsmasq in a peer namespace, killed on drop; its log (queries included) is kept.
-struct Dnsmasq {
-    child: Child,
-    log: Arc<Mutex<String>>,
-    _dir: TempDir,
-}
-
-impl Dnsmasq {
-    /// Starts the dnsmasq of `site`: authoritative for `lab` (unknown names: NXDOMAIN), listening on every
-    /// address of the peer's eth0 (IPv4, IPv6 and link-local) on port 53, UDP and TCP.
-    fn start(site: &Site) -> Result<Dnsmasq> {
-        Self::start_in(
-            &site.peer_ns,
-            n(site),
-            &["--interface=eth0", "--bind-dynamic"],
-        )
-    }
-
-    /// A dnsmasq in namespace `ns` answering with host number `n`, listening as `listen` says.
-    fn start_in(ns: &str, n: u8, listen: &[&str]) -> Result<Dnsmasq> {
-        let dir = TempDir::new()?;
-        let mut big = String::new();
-        for i in 1..=BIG {
-            big.push_str(&format!("{} big.lab\n", IpAddr::from([10, n, 7, i])));
-        }
-        let big = dir.file("big-hosts", &big)?;
-        let mut args = vec![
-            "--keep-in-foreground".to_string(),
-            "--conf-file=/dev/null".into(),
-            "--no-resolv".into(),
-            "--no-hosts".into(),
-            "--no-poll".into(),
-            "--user=root".into(),
-            "--group=root".into(),
-            format!("--pid-file={}", dir.0.join("pid").display()),
-            "--log-facility=-".into(),
-            "--log-queries".into(),
-            "--port=53".into(),
-            "--local=/lab/".into(),
-            format!("--address=/app.lab/10.99.1.{n}"),
-            format!("--address=/app.lab/fd00:1::{n}"),
-            // peer.lab is the peer itself, for connecting by name; slow6.lab has an IPv6 address nobody
-            // answers at, before the peer's IPv4 one.
-            format!("--host-record=peer.lab,{PEER_V4},{PEER_V6}"),
-            format!("--host-record=slow6.lab,{PEER_V4},fd00:99::77"),
-            format!("--host-record=v4only.lab,10.99.3.{n}"),
-            "--txt-record=txtonly.lab,no-address-here".into(),
-            format!("--addn-hosts={}", big.display()),
-        ];
-        args.extend(listen.iter().map(|a| a.to_string()));
-        let mut c = vrf_lab::topology::netns_cmd(ns, "dnsmasq", &args);
-        c.stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped());
-        let mut child = c
-            .spawn()
-            .context("starting dnsmasq (apt-get install dnsmasq-base)")?;
-        let log = Arc::new(Mutex::new(String::new()));
-        let (tx, rx) = std::sync::mpsc::channel();
-        let stderr = child.stderr.take().context("dnsmasq stderr")?;
-        let log2 = log.clone();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-                let started = line.contains("started, version");
-                let mut l = log2.lock().unwrap();
-                l.push_str(&line);
-                l.push('\n');
-                drop(l);
-                if started {
-                    let _ = tx.send(());
-                }
-            }
-        });
-        let mut d = Dnsmasq {
-            child,
-            log,
-            _dir: dir,
-        };
-        if rx.recv_timeout(Duration::from_secs(20)).is_err() {
-            let status = d.child.try_wait()?;
-            bail!(
-                "dnsmasq in {ns} did not start (exit {status:?}):\n{}",
-                d.log()
-            );
-        }
-        Ok(d)
-    }
-
-    fn log(&self) -> String {
-        self.log.lock().unwrap().clone()
-    }
-
-    /// How many queries for `name` it logged.
-    fn queries_for(&self, name: &str) -> usize {
-        self.log()
-            .lines()
-            .filter(|l| l.contains("query[") && l.contains(&format!(" {name} from ")))
-            .count()
-    }
-}
-
-impl Drop for Dnsmasq {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
+    Dnsmasq::builder(ns)
+        .zone("lab")
+        .address("app.lab", format!("10.99.1.{n}"))
+        .address("app.lab", format!("fd00:1::{n}"))
+        // peer.lab is the peer itself, for connecting by name; slow6.lab has an IPv6 address nobody
+        // answers at, before the peer's IPv4 one.
+        .host_record("peer.lab", [PEER_V4, PEER_V6])
+        .host_record("slow6.lab", [PEER_V4, "fd00:99::77"])
+        .host_record("v4only.lab", [format!("10.99.3.{n}")])
+        .arg("--txt-record=txtonly.lab,no-address-here")
+        .hosts(big)
+        .listen(listen)
+        .start()
 }
 
 /// Both dnsmasqs.
 fn servers(t: &Topology) -> Result<[Dnsmasq; 2]> {
-    Ok([Dnsmasq::start(&t.blue)?, Dnsmasq::start(&t.red)?])
+    Ok([dnsmasq(&t.blue)?, dnsmasq(&t.red)?])
 }
 
 /// `options` with a resolv.conf naming `servers`, and an empty hosts file, in `dir`.
@@ -288,7 +179,7 @@ fn ensure_kind(e: &io::Error, kind: io::ErrorKind, parts: &[&str]) -> Result<()>
 fn each_vrf_gets_its_own_answer(server: &'static str) -> Result<()> {
     let t = Topology::new()?;
     let dns = servers(&t)?;
-    let dir = TempDir::new()?;
+    let dir = TempDir::new("vrf-dns")?;
     let opts = opts_with(&dir, "x", &format!("nameserver {server}\n"))?;
     let tcp_before = [
         passive_opens(&t.blue.peer_ns)?,
@@ -411,7 +302,7 @@ fn default_vrf_reaches_neither() -> Result<()> {
 fn truncated_answers_retry_over_tcp() -> Result<()> {
     let t = Topology::new()?;
     let dns = servers(&t)?;
-    let dir = TempDir::new()?;
+    let dir = TempDir::new("vrf-dns")?;
     for (site, server) in [(&t.blue, PEER_V4), (&t.red, PEER_V6)] {
         let opts = opts_with(&dir, &site.vrf, &format!("nameserver {server}\n"))?;
         let before = passive_opens(&site.peer_ns)?;
@@ -480,7 +371,7 @@ fn tcp_connections() -> Result<Vec<String>> {
 fn nxdomain_and_nodata() -> Result<()> {
     let t = Topology::new()?;
     let _dns = servers(&t)?;
-    let dir = TempDir::new()?;
+    let dir = TempDir::new("vrf-dns")?;
     let opts = opts_with(&dir, "x", &format!("nameserver {PEER_V6}\n"))?;
     let blue = t.blue.vrf.clone();
     in_router(&t, move |rt| {
@@ -520,7 +411,7 @@ fn nxdomain_and_nodata() -> Result<()> {
 /// A name server nobody answers at: `TimedOut` after about timeout × attempts, naming the server.
 fn silent_server_times_out() -> Result<()> {
     let t = Topology::new()?;
-    let dir = TempDir::new()?;
+    let dir = TempDir::new("vrf-dns")?;
     let opts = opts_with(&dir, "x", "nameserver 10.99.0.3\n")?
         .timeout(Duration::from_millis(400))
         .attempts(2);
@@ -561,7 +452,7 @@ fn loopback_server_fails_at_once() -> Result<()> {
     // A server on 127.0.0.53 in the router's default VRF, like systemd-resolved's stub.
     t.router_run("ip", &["addr", "add", "127.0.0.53/8", "dev", "lo"])?
         .ok()?;
-    let stub = Dnsmasq::start_in(
+    let stub = dnsmasq_in(
         &t.router_ns,
         9,
         &["--listen-address=127.0.0.53", "--bind-interfaces"],
@@ -598,7 +489,7 @@ fn loopback_server_fails_at_once() -> Result<()> {
         Ok(())
     })
     .with_context(|| format!("stub log:\n{}", stub.log()))?;
-    let dir = TempDir::new()?;
+    let dir = TempDir::new("vrf-dns")?;
     let opts = opts_with(&dir, "x", "nameserver 127.0.0.53\n")?;
     let blue = t.blue.vrf.clone();
     let o = opts.clone();
@@ -696,7 +587,7 @@ fn per_vrf_resolv_conf_hosts_and_bad_lines() -> Result<()> {
     .with_context(|| format!("dnsmasq log:\n{}", dns[0].log()))?;
 
     // The hosts file first: found there, no query at all (the only server is silent).
-    let dir = TempDir::new()?;
+    let dir = TempDir::new("vrf-dns")?;
     let hosts = dir.file(
         "hosts",
         "# test hosts\n10.5.5.5 fromhosts.lab alias.lab\nfd00:5::5 fromhosts.lab\nbogus line\n",
@@ -775,7 +666,7 @@ fn link_local_server() -> Result<()> {
     let peer_ll = link_local(&t.blue.peer_ns, "eth0")?;
     link_local(&t.router_ns, &t.blue.dev)?;
     let dns = servers(&t)?;
-    let dir = TempDir::new()?;
+    let dir = TempDir::new("vrf-dns")?;
     let good = opts_with(
         &dir,
         "good",
@@ -861,7 +752,7 @@ fn connect_by_name_happy_eyeballs() -> Result<()> {
         peer_server(&t.red, PORT, true)?,
     ];
     let _v4only = peer_server(&t.blue, PORT + 1, false)?;
-    let dir = TempDir::new()?;
+    let dir = TempDir::new("vrf-dns")?;
     let opts = opts_with(&dir, "x", &format!("nameserver {PEER_V4}\n"))?;
     // Vrf::tcp_connect_host and tokio::connect_host use the VRF's own resolv.conf.
     let mut cleanup = Vec::new();

@@ -2,8 +2,10 @@
 //! booted once for the whole binary (see `vrf_lab::harness`).
 
 mod basics;
+mod curl;
 mod dns;
 mod exec;
+mod http;
 mod ping;
 mod socket_tools;
 mod sockets;
@@ -16,6 +18,8 @@ fn main() -> std::process::ExitCode {
         exec::TESTS,
         ping::TESTS,
         dns::TESTS,
+        http::TESTS,
+        curl::TESTS,
     ]
     .concat();
     vrf_lab::harness::main(&tests)

@@ -77,6 +77,45 @@ pub fn run(cmd: &mut Command) -> Result<Run> {
     })
 }
 
+/// Runs `cmd` like [`run`] and also returns its peak memory: the maximum resident set size in KiB that
+/// `wait4(2)` reports for it (across its `exec`s: `ip netns exec X prog` counts `prog`).
+pub fn run_measured(cmd: &mut Command) -> Result<(Run, u64)> {
+    use std::io::Read;
+    let line = line_of(cmd);
+    let mut child = cmd
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .with_context(|| format!("cannot start `{line}`"))?;
+    let reader = |mut r: Box<dyn Read + Send>| {
+        std::thread::spawn(move || {
+            let mut v = Vec::new();
+            let _ = r.read_to_end(&mut v);
+            String::from_utf8_lossy(&v).into_owned()
+        })
+    };
+    let out = reader(Box::new(child.stdout.take().context("stdout")?));
+    let err = reader(Box::new(child.stderr.take().context("stderr")?));
+    let pid = libc::pid_t::try_from(child.id()).context("pid")?;
+    let mut status: libc::c_int = 0;
+    // SAFETY: `rusage` is plain old data; all zeroes is a valid value.
+    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
+    // SAFETY: `pid` is our own unwaited child; both pointers are to live locals of the right types.
+    let r = unsafe { libc::wait4(pid, &mut status, 0, &mut usage) };
+    if r != pid {
+        bail!("wait4 for `{line}`: {}", std::io::Error::last_os_error());
+    }
+    let code = libc::WIFEXITED(status).then(|| libc::WEXITSTATUS(status));
+    let run = Run {
+        line,
+        code,
+        stdout: out.join().unwrap_or_default(),
+        stderr: err.join().unwrap_or_default(),
+    };
+    Ok((run, u64::try_from(usage.ru_maxrss).unwrap_or(0)))
+}
+
 /// Runs `program args…` and fails unless it exits 0.
 pub fn run_ok<S: AsRef<OsStr>>(program: &str, args: &[S]) -> Result<Run> {
     run(Command::new(program).args(args))?.ok()

@@ -22,7 +22,11 @@ pub fn main(tests: &[LabTest]) -> ExitCode {
             .iter()
             .map(|&(name, f)| {
                 Trial::test(name, move || {
-                    f().map_err(|e| Failed::from(format!("{e:#}")))
+                    let start = std::time::Instant::now();
+                    let r = f().map_err(|e| Failed::from(format!("{e:#}")));
+                    // Where a slow suite spends its time.
+                    eprintln!("{name} took {:.1} s", start.elapsed().as_secs_f64());
+                    r
                 })
             })
             .collect()

@@ -9,7 +9,9 @@
 #![deny(unsafe_op_in_unsafe_fn)]
 
 pub mod cmd;
+pub mod dnsmasq;
 pub mod harness;
+pub mod http;
 pub mod lab;
 pub mod netns;
 pub mod topology;
@@ -17,8 +19,15 @@ pub mod topology;
 /// The path of a binary of this workspace (`vrf-exec`, `vrf-ping` …), built next to the calling one:
 /// in the same directory (`target/<profile>/`), or one up for test binaries (`target/<profile>/deps/`).
 ///
+/// In the lab VM the path is that of a copy in the guest's `/tmp` (made once per run): `target/` is on
+/// the host's file system over 9p without caching, where every start of a large debug binary reads
+/// its pages from the host again, seconds each under TCG.
+///
 /// `cargo test --workspace` builds every binary; a test that needs one fails with this message otherwise.
 pub fn tool(name: &str) -> anyhow::Result<std::path::PathBuf> {
+    use anyhow::Context as _;
+    static COPIES: std::sync::Mutex<Vec<(String, std::path::PathBuf)>> =
+        std::sync::Mutex::new(Vec::new());
     let exe = std::env::current_exe()?;
     let candidates: Vec<_> = exe
         .ancestors()
@@ -26,12 +35,78 @@ pub fn tool(name: &str) -> anyhow::Result<std::path::PathBuf> {
         .take(2)
         .map(|d| d.join(name))
         .collect();
-    candidates.iter().find(|p| p.is_file()).cloned().ok_or_else(|| {
+    let built = candidates.iter().find(|p| p.is_file()).cloned().ok_or_else(|| {
         anyhow::anyhow!(
             "{} is not built: run `cargo test --workspace` (or `cargo build --workspace`) first",
             candidates[0].display()
         )
-    })
+    })?;
+    if std::env::var_os(lab::GUEST_ENV).is_none() {
+        return Ok(built);
+    }
+    let mut copies = COPIES
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    if let Some((_, p)) = copies.iter().find(|(n, _)| n == name) {
+        return Ok(p.clone());
+    }
+    let dir = std::env::temp_dir().join(format!("vrf-lab-tools-{}", std::process::id()));
+    std::fs::create_dir_all(&dir)?;
+    // Readable and searchable by everyone: tests run tools as `nobody` too.
+    std::fs::set_permissions(&dir, std::os::unix::fs::PermissionsExt::from_mode(0o755))?;
+    let copy = dir.join(name);
+    std::fs::copy(&built, &copy)
+        .with_context(|| format!("copying {} to {}", built.display(), copy.display()))?;
+    copies.push((name.to_string(), copy.clone()));
+    Ok(copy)
 }
 
 pub use topology::{PEER_V4, PEER_V6, ROUTER_V4, ROUTER_V6, Site, Topology};
+
+static NEXT_DIR: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+
+/// A scratch directory under the system's temporary directory, deleted with its contents on drop.
+#[derive(Debug)]
+pub struct TempDir(std::path::PathBuf);
+
+impl TempDir {
+    /// Creates `<tmp>/<prefix>-<pid>-<n>`, unique within this host.
+    pub fn new(prefix: &str) -> anyhow::Result<TempDir> {
+        let d = std::env::temp_dir().join(format!(
+            "{prefix}-{}-{}",
+            std::process::id(),
+            NEXT_DIR.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+        ));
+        std::fs::create_dir_all(&d)
+            .map_err(|e| anyhow::anyhow!("creating {}: {e}", d.display()))?;
+        Ok(TempDir(d))
+    }
+
+    /// The directory.
+    pub fn path(&self) -> &std::path::Path {
+        &self.0
+    }
+
+    /// The path of `name` in the directory.
+    pub fn join(&self, name: &str) -> std::path::PathBuf {
+        self.0.join(name)
+    }
+
+    /// Writes `contents` to `name` in the directory and returns its path.
+    pub fn file(
+        &self,
+        name: &str,
+        contents: impl AsRef<[u8]>,
+    ) -> anyhow::Result<std::path::PathBuf> {
+        let p = self.0.join(name);
+        std::fs::write(&p, contents)
+            .map_err(|e| anyhow::anyhow!("writing {}: {e}", p.display()))?;
+        Ok(p)
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}

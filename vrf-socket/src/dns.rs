@@ -701,6 +701,21 @@ pub async fn connect_host(
     vrf.resolver()?.connect(host, port, opts).await
 }
 
+/// Connects to `port` on the addresses `ips` (already resolved, e.g. by [`VrfResolver::lookup_ip`])
+/// through `vrf`, happy-eyeballs style as [`Vrf::tcp_connect_host`] does; `host` only names the
+/// destination in errors. The error of a failed race lists every address tried with its own error, and
+/// its kind is the last attempt's (`TimedOut` when `opts.timeout` ran out). Also
+/// `vrf_socket::tokio::connect_ips`.
+pub async fn connect_ips(
+    vrf: &Vrf,
+    host: &str,
+    port: u16,
+    ips: &[IpAddr],
+    opts: &ConnectOptions,
+) -> io::Result<tokio::net::TcpStream> {
+    connect_any(vrf, host, port, ips, opts).await
+}
+
 impl VrfResolver {
     fn new(vrf: &Vrf, opts: &ResolverOptions) -> io::Result<VrfResolver> {
         let (conf, conf_path) = match &opts.resolv_conf {

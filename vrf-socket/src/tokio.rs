@@ -28,7 +28,7 @@ use crate::vrf::Vrf;
 
 /// Resolves a host name inside the VRF and connects to it (feature `dns`); see `vrf_socket::dns`.
 #[cfg(feature = "dns")]
-pub use crate::dns::connect_host;
+pub use crate::dns::{connect_host, connect_ips};
 
 /// Connects over TCP through `vrf`, from `opts.source` if given, giving up after `opts.timeout`.
 pub async fn connect(

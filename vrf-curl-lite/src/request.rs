@@ -1,0 +1,317 @@
+//! What to send: the URL, method, headers and body that the options ask for, and how a redirect
+//! changes them (curl's rules).
+
+use std::io::Read;
+use std::path::Path;
+
+use bytes::Bytes;
+use http::{HeaderName, HeaderValue, Method, StatusCode};
+use url::Url;
+
+use crate::cli::Cli;
+use crate::error::{Failure, code};
+
+/// A user header from `-H`.
+#[derive(Debug, Clone)]
+pub enum UserHeader {
+    /// "Name: value" (replaces a header we would send).
+    Set(HeaderName, HeaderValue),
+    /// "Name:" (do not send that header).
+    Remove(HeaderName),
+}
+
+/// The request to make, before any redirect.
+#[derive(Debug, Clone)]
+pub struct Plan {
+    pub url: Url,
+    pub method: Method,
+    /// `-X` was given: the method stays the same across redirects.
+    pub custom_method: bool,
+    pub body: Option<Bytes>,
+    pub user_agent: String,
+    pub headers: Vec<UserHeader>,
+}
+
+impl Plan {
+    pub fn from_cli(cli: &Cli) -> Result<Plan, Failure> {
+        let url = parse_url(&cli.url)?;
+        let body = body_of(cli)?;
+        if cli.head && body.is_some() {
+            return Err(Failure::new(
+                code::BAD_OPTION,
+                "You can only select one HTTP request method! You asked for both POST (-d) and HEAD (-I).",
+            ));
+        }
+        let (method, custom_method) = match &cli.request {
+            Some(m) => (
+                Method::from_bytes(m.as_bytes()).map_err(|_| {
+                    Failure::new(
+                        code::BAD_OPTION,
+                        format!("-X {m:?}: not a valid method name"),
+                    )
+                })?,
+                true,
+            ),
+            None if cli.head => (Method::HEAD, false),
+            None if body.is_some() => (Method::POST, false),
+            None => (Method::GET, false),
+        };
+        let headers = cli
+            .header
+            .iter()
+            .map(|h| parse_header(h))
+            .collect::<Result<_, _>>()?;
+        Ok(Plan {
+            url,
+            method,
+            custom_method,
+            body,
+            user_agent: cli
+                .user_agent
+                .clone()
+                .unwrap_or_else(|| concat!("vrf-curl-lite/", env!("CARGO_PKG_VERSION")).into()),
+            headers,
+        })
+    }
+}
+
+/// Parses the command-line URL: only http and https; no scheme means http (as curl guesses).
+pub fn parse_url(s: &str) -> Result<Url, Failure> {
+    let with_scheme = if s.contains("://") {
+        s.to_string()
+    } else {
+        format!("http://{s}")
+    };
+    let url = Url::parse(&with_scheme)
+        .map_err(|e| Failure::new(code::URL_MALFORMED, format!("URL rejected: {s:?}: {e}")))?;
+    check_scheme(&url)?;
+    if url.host_str().is_none_or(str::is_empty) {
+        return Err(Failure::new(
+            code::URL_MALFORMED,
+            format!("URL rejected: {s:?}: no host name"),
+        ));
+    }
+    Ok(url)
+}
+
+pub fn check_scheme(url: &Url) -> Result<(), Failure> {
+    match url.scheme() {
+        "http" | "https" => Ok(()),
+        other => Err(Failure::new(
+            code::UNSUPPORTED_PROTOCOL,
+            format!("Protocol \"{other}\" not supported (only http and https)"),
+        )),
+    }
+}
+
+/// `-H` syntax: "Name: value", "Name:" (remove), "Name;" (empty value).
+fn parse_header(h: &str) -> Result<UserHeader, Failure> {
+    let bad = |why: &str| Failure::new(code::BAD_OPTION, format!("-H {h:?}: {why}"));
+    let name = |n: &str| {
+        HeaderName::from_bytes(n.trim().as_bytes()).map_err(|_| bad("not a valid header name"))
+    };
+    if let Some((n, v)) = h.split_once(':') {
+        let v = v.trim();
+        if v.is_empty() {
+            return Ok(UserHeader::Remove(name(n)?));
+        }
+        let value = HeaderValue::from_str(v).map_err(|_| bad("not a valid header value"))?;
+        return Ok(UserHeader::Set(name(n)?, value));
+    }
+    if let Some(n) = h.strip_suffix(';') {
+        return Ok(UserHeader::Set(name(n)?, HeaderValue::from_static("")));
+    }
+    Err(bad("expected \"Name: value\""))
+}
+
+/// The body from -d/--data-binary/--data-raw, joined with "&" in the order given per kind.
+fn body_of(cli: &Cli) -> Result<Option<Bytes>, Failure> {
+    let mut parts: Vec<Vec<u8>> = Vec::new();
+    for d in &cli.data {
+        parts.push(match d.strip_prefix('@') {
+            Some(f) => read_source(f)?
+                .into_iter()
+                .filter(|&b| b != b'\r' && b != b'\n')
+                .collect(),
+            None => d.as_bytes().to_vec(),
+        });
+    }
+    for d in &cli.data_binary {
+        parts.push(match d.strip_prefix('@') {
+            Some(f) => read_source(f)?,
+            None => d.as_bytes().to_vec(),
+        });
+    }
+    for d in &cli.data_raw {
+        parts.push(d.as_bytes().to_vec());
+    }
+    if parts.is_empty() {
+        return Ok(None);
+    }
+    Ok(Some(Bytes::from(parts.join(&b'&'))))
+}
+
+/// "@FILE" contents, "@-" standard input; curl's 26 when it cannot be read.
+fn read_source(name: &str) -> Result<Vec<u8>, Failure> {
+    let mut buf = Vec::new();
+    let r = if name == "-" {
+        std::io::stdin().read_to_end(&mut buf).map(|_| ())
+    } else {
+        std::fs::File::open(Path::new(name)).and_then(|mut f| f.read_to_end(&mut buf).map(|_| ()))
+    };
+    r.map_err(|e| {
+        Failure::new(
+            code::READ_ERROR,
+            format!("Failed to read data from {name:?}: {e}"),
+        )
+    })?;
+    Ok(buf)
+}
+
+/// A redirect status that -L follows.
+pub fn is_redirect(status: StatusCode) -> bool {
+    matches!(status.as_u16(), 301 | 302 | 303 | 307 | 308)
+}
+
+/// The method and body of the request after a redirect with `status` (curl's rules): 303 turns
+/// anything but HEAD into GET; 301 and 302 turn POST into GET; 307 and 308 keep both; `-X` keeps its
+/// method always.
+pub fn after_redirect(
+    status: StatusCode,
+    method: &Method,
+    custom: bool,
+    body: Option<Bytes>,
+) -> (Method, Option<Bytes>) {
+    if custom {
+        return (method.clone(), body);
+    }
+    let to_get = match status.as_u16() {
+        303 => *method != Method::HEAD,
+        301 | 302 => *method == Method::POST,
+        _ => false,
+    };
+    if to_get {
+        (Method::GET, None)
+    } else {
+        (method.clone(), body)
+    }
+}
+
+/// The file name for `-O`: the last segment of the URL's path (as written, not decoded).
+pub fn remote_name(url: &Url) -> Result<String, Failure> {
+    let last = url.path().rsplit('/').next().unwrap_or("");
+    if last.is_empty() {
+        return Err(Failure::new(
+            code::WRITE_ERROR,
+            format!("Remote file name has no length: {url} ends in '/'; use -o FILE"),
+        ));
+    }
+    Ok(last.to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::Parser;
+
+    fn plan(args: &[&str]) -> Result<Plan, Failure> {
+        let mut v = vec!["vrf-curl-lite", "--vrf", "blue"];
+        v.extend_from_slice(args);
+        Plan::from_cli(&Cli::try_parse_from(v).unwrap())
+    }
+
+    #[test]
+    fn methods_follow_the_options() {
+        assert_eq!(plan(&["http://a/"]).unwrap().method, Method::GET);
+        assert_eq!(plan(&["-I", "http://a/"]).unwrap().method, Method::HEAD);
+        let p = plan(&["-d", "x=1", "-d", "y=2", "http://a/"]).unwrap();
+        assert_eq!(p.method, Method::POST);
+        assert_eq!(p.body.unwrap(), Bytes::from_static(b"x=1&y=2"));
+        let p = plan(&["-X", "PUT", "-d", "z", "http://a/"]).unwrap();
+        assert_eq!((p.method, p.custom_method), (Method::PUT, true));
+        assert_eq!(
+            plan(&["-I", "-d", "x", "http://a/"]).unwrap_err().code,
+            code::BAD_OPTION
+        );
+    }
+
+    #[test]
+    fn urls() {
+        assert_eq!(
+            parse_url("10.99.0.2/x").unwrap().as_str(),
+            "http://10.99.0.2/x"
+        );
+        assert_eq!(
+            parse_url("ftp://a/").unwrap_err().code,
+            code::UNSUPPORTED_PROTOCOL
+        );
+        assert_eq!(parse_url("http://").unwrap_err().code, code::URL_MALFORMED);
+        assert_eq!(
+            parse_url("http://[::1/").unwrap_err().code,
+            code::URL_MALFORMED
+        );
+        let u = parse_url("https://[fd00:99::2]:8443/a?b").unwrap();
+        assert_eq!(u.host_str(), Some("[fd00:99::2]"));
+        assert_eq!(
+            remote_name(&parse_url("http://a/dir/file.iso").unwrap()).unwrap(),
+            "file.iso"
+        );
+        assert_eq!(
+            remote_name(&parse_url("http://a/").unwrap())
+                .unwrap_err()
+                .code,
+            code::WRITE_ERROR
+        );
+    }
+
+    #[test]
+    fn headers() {
+        let p = plan(&[
+            "-H",
+            "X-A: 1",
+            "-H",
+            "Accept:",
+            "-H",
+            "X-Empty;",
+            "http://a/",
+        ])
+        .unwrap();
+        assert!(matches!(&p.headers[0], UserHeader::Set(n, v) if n == "x-a" && v == "1"));
+        assert!(matches!(&p.headers[1], UserHeader::Remove(n) if n == "accept"));
+        assert!(matches!(&p.headers[2], UserHeader::Set(n, v) if n == "x-empty" && v.is_empty()));
+        assert_eq!(
+            plan(&["-H", "nonsense", "http://a/"]).unwrap_err().code,
+            code::BAD_OPTION
+        );
+    }
+
+    #[test]
+    fn redirects_change_methods_like_curl() {
+        let b = Some(Bytes::from_static(b"x"));
+        let s = |c| StatusCode::from_u16(c).unwrap();
+        assert_eq!(
+            after_redirect(s(302), &Method::POST, false, b.clone()),
+            (Method::GET, None)
+        );
+        assert_eq!(
+            after_redirect(s(307), &Method::POST, false, b.clone()),
+            (Method::POST, b.clone())
+        );
+        assert_eq!(
+            after_redirect(s(303), &Method::PUT, false, b.clone()),
+            (Method::GET, None)
+        );
+        assert_eq!(
+            after_redirect(s(303), &Method::HEAD, false, None),
+            (Method::HEAD, None)
+        );
+        assert_eq!(
+            after_redirect(s(301), &Method::PUT, false, b.clone()),
+            (Method::PUT, b.clone())
+        );
+        assert_eq!(
+            after_redirect(s(302), &Method::POST, true, b.clone()),
+            (Method::POST, b)
+        );
+    }
+}

@@ -1,0 +1,635 @@
+//! One transfer, redirects included: resolve and connect inside the VRF, TLS, HTTP/1.1 or HTTP/2 with
+//! hyper, the body streamed to the sink.
+
+use std::net::{IpAddr, SocketAddr};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use http::header::{self, HeaderMap, HeaderName, HeaderValue};
+use http::{Method, Request, Response, Version};
+use http_body_util::{BodyExt, Full};
+use hyper::body::Incoming;
+use hyper::client::conn::{http1, http2};
+use hyper_util::rt::{TokioExecutor, TokioIo};
+use tokio::io::{AsyncRead, AsyncWrite};
+use url::Url;
+use vrf_socket::{ConnectOptions, Vrf, VrfResolver};
+
+use crate::cli::Pinned;
+use crate::error::{self, Failure, code};
+use crate::output::{self, Sink, Trace};
+use crate::progress::{Meter, Progress};
+use crate::request::{self, Plan, UserHeader};
+use crate::tls::{self, Trust};
+use crate::writeout::Info;
+
+/// How to transfer, from the options.
+#[derive(Debug)]
+pub struct Settings {
+    pub vrf: Vrf,
+    pub source: Option<IpAddr>,
+    pub pinned: Vec<Pinned>,
+    pub family: Option<Family>,
+    pub http: HttpChoice,
+    pub follow: bool,
+    /// None: no limit.
+    pub max_redirs: Option<u32>,
+    pub connect_timeout: Option<Duration>,
+    pub fail: bool,
+    pub include: bool,
+    pub head_only: bool,
+    pub tls: Option<TlsChoice>,
+    pub meter: bool,
+    pub trace: Trace,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Family {
+    V4,
+    V6,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum HttpChoice {
+    /// HTTP/2 over TLS when the server agrees (ALPN), HTTP/1.1 otherwise.
+    Default,
+    Http11,
+    /// HTTP/2 from the first byte, also over cleartext.
+    PriorKnowledge,
+}
+
+/// `--cacert` / `-k`.
+#[derive(Debug, Clone)]
+pub enum TlsChoice {
+    CaFile(std::path::PathBuf),
+    Insecure,
+}
+
+type Body = Full<Bytes>;
+
+trait Io: AsyncRead + AsyncWrite + Unpin + Send {}
+impl<T: AsyncRead + AsyncWrite + Unpin + Send> Io for T {}
+
+enum Sender {
+    H1(http1::SendRequest<Body>),
+    H2(http2::SendRequest<Body>),
+}
+
+/// An open connection, kept for the next request to the same origin (redirects).
+struct Conn {
+    origin: (String, String, u16),
+    sender: Sender,
+}
+
+impl Conn {
+    async fn usable(&mut self) -> bool {
+        match &mut self.sender {
+            Sender::H1(s) => s.ready().await.is_ok(),
+            Sender::H2(s) => s.ready().await.is_ok(),
+        }
+    }
+}
+
+/// The state of a run, readable after the run stopped (even by a timeout).
+pub struct Transfer<'a> {
+    settings: &'a Settings,
+    start: Instant,
+    pub info: Info,
+    resolver: Option<VrfResolver>,
+    tls_config: Option<Arc<rustls::ClientConfig>>,
+    meter: Option<Meter>,
+    expected: Option<u64>,
+    /// `-D FILE`.
+    dump_header: Option<Sink>,
+}
+
+impl<'a> Transfer<'a> {
+    pub fn new(settings: &'a Settings, start: Instant, dump_header: Option<Sink>) -> Transfer<'a> {
+        Transfer {
+            settings,
+            start,
+            info: Info::default(),
+            resolver: None,
+            tls_config: None,
+            meter: settings.meter.then(|| Meter::new(start)),
+            expected: None,
+            dump_header,
+        }
+    }
+
+    fn elapsed(&self) -> f64 {
+        self.start.elapsed().as_secs_f64()
+    }
+
+    fn progress(&self) -> Progress {
+        Progress {
+            dl_now: self.info.size_download,
+            dl_total: self.expected,
+            ul_now: self.info.size_upload,
+            ul_total: None,
+        }
+    }
+
+    fn tick(&mut self) {
+        let p = self.progress();
+        if let Some(m) = self.meter.as_mut()
+            && let Some(text) = m.tick(Instant::now(), p)
+        {
+            eprint!("{text}");
+        }
+    }
+
+    /// Ends the progress meter (its last line), if there is one.
+    pub fn finish_meter(&mut self) {
+        let p = self.progress();
+        if let Some(mut m) = self.meter.take() {
+            eprint!("{}", m.finish(Instant::now(), p));
+        }
+    }
+
+    /// The whole operation: requests, redirects, the body into `sink`.
+    pub async fn run(&mut self, plan: &Plan, sink: &mut Sink) -> Result<(), Failure> {
+        let s = self.settings;
+        let mut url = plan.url.clone();
+        let mut method = plan.method.clone();
+        let mut body = plan.body.clone();
+        let mut headers = plan.headers.clone();
+        let mut conn: Option<Conn> = None;
+        self.info.url = plan.url.to_string();
+        self.info.method = method.to_string();
+        self.tick();
+        loop {
+            self.info.url_effective = url.to_string();
+            self.info.scheme = url.scheme().to_string();
+            let origin = origin_of(&url);
+            let reuse = match conn.as_mut() {
+                Some(c) if c.origin == origin => c.usable().await,
+                _ => false,
+            };
+            if reuse {
+                s.trace
+                    .info(format!("Re-using the connection to {}", origin.1));
+            } else {
+                conn = Some(match s.connect_timeout {
+                    Some(t) => tokio::time::timeout(t, self.connect(&url, origin))
+                        .await
+                        .unwrap_or_else(|_| {
+                            Err(Failure::new(
+                                code::OPERATION_TIMEDOUT,
+                                format!(
+                                    "Connection timed out after {} milliseconds (--connect-timeout)",
+                                    t.as_millis()
+                                ),
+                            ))
+                        })?,
+                    None => self.connect(&url, origin).await?,
+                });
+            }
+            let c = conn.as_mut().expect("connected above");
+            let req = self.build(&url, &method, &headers, body.clone(), &plan.user_agent, c)?;
+            self.info.time_pretransfer = self.elapsed();
+            let h2 = matches!(c.sender, Sender::H2(_));
+            let sent = match &mut c.sender {
+                Sender::H1(s) => s.send_request(req).await,
+                Sender::H2(s) => s.send_request(req).await,
+            };
+            let resp = sent.map_err(|e| error::from_hyper(&e, false, h2))?;
+            self.info.time_starttransfer = self.elapsed();
+            let (follow_to, status) = self.head(&url, &resp, sink)?;
+
+            if let Some(next) = follow_to {
+                if s.max_redirs
+                    .is_some_and(|max| self.info.num_redirects >= max)
+                {
+                    return Err(Failure::new(
+                        code::TOO_MANY_REDIRECTS,
+                        format!(
+                            "Maximum ({}) redirects followed",
+                            s.max_redirs.unwrap_or_default()
+                        ),
+                    ));
+                }
+                // The redirect's own body is read and dropped so the connection can be reused.
+                let mut b = resp.into_body();
+                while let Some(frame) = b.frame().await {
+                    frame.map_err(|e| error::from_hyper(&e, true, h2))?;
+                }
+                let (m, b2) = request::after_redirect(status, &method, plan.custom_method, body);
+                if url.host_str() != next.host_str() {
+                    // Credentials do not follow to another host (curl without --location-trusted).
+                    headers.retain(|h| {
+                        !matches!(h, UserHeader::Set(n, _) if n == header::AUTHORIZATION || n == header::COOKIE || n == header::HOST)
+                    });
+                }
+                s.trace
+                    .info(format!("Issue another request to this URL: '{next}' ({m})"));
+                method = m;
+                body = b2;
+                url = next;
+                self.info.num_redirects += 1;
+                self.info.time_redirect = self.elapsed();
+                self.info.method = method.to_string();
+                continue;
+            }
+
+            if s.fail && status.as_u16() >= 400 {
+                return Err(Failure::new(
+                    code::HTTP_RETURNED_ERROR,
+                    format!("The requested URL returned error: {}", status.as_u16()),
+                ));
+            }
+            if s.head_only || method == Method::HEAD {
+                return Ok(());
+            }
+            sink.open()?;
+            let mut b = resp.into_body();
+            while let Some(frame) = b.frame().await {
+                let frame = frame.map_err(|e| error::from_hyper(&e, true, h2))?;
+                if let Ok(data) = frame.into_data() {
+                    sink.write(&data)?;
+                    self.info.size_download += data.len() as u64;
+                    self.tick();
+                }
+            }
+            return Ok(());
+        }
+    }
+
+    /// Records the response head, prints it as asked, and says where to go next when -L follows it.
+    fn head(
+        &mut self,
+        url: &Url,
+        resp: &Response<Incoming>,
+        sink: &mut Sink,
+    ) -> Result<(Option<Url>, http::StatusCode), Failure> {
+        let s = self.settings;
+        let status = resp.status();
+        let reason = resp
+            .extensions()
+            .get::<hyper::ext::ReasonPhrase>()
+            .map(|r| r.as_bytes().to_vec());
+        let head = output::head_text(resp.version(), status, reason.as_deref(), resp.headers());
+        s.trace.lines("< ", &head);
+        self.info.http_code = status.as_u16();
+        self.info.http_version = output::version_number(resp.version()).to_string();
+        self.info.size_header += head.len() as u64;
+        self.info.headers = resp
+            .headers()
+            .iter()
+            .map(|(n, v)| {
+                (
+                    n.to_string(),
+                    String::from_utf8_lossy(v.as_bytes()).into_owned(),
+                )
+            })
+            .collect();
+        self.info.content_type = resp
+            .headers()
+            .get(header::CONTENT_TYPE)
+            .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned());
+        self.expected = resp
+            .headers()
+            .get(header::CONTENT_LENGTH)
+            .and_then(|v| v.to_str().ok()?.parse().ok());
+
+        let location = resp
+            .headers()
+            .get(header::LOCATION)
+            .map(|l| String::from_utf8_lossy(l.as_bytes()).into_owned());
+        let next = match location {
+            Some(l) if status.is_redirection() => Some(url.join(&l).map_err(|e| {
+                Failure::new(
+                    code::WEIRD_SERVER_REPLY,
+                    format!("The server's redirect Location {l:?} is not a URL: {e}"),
+                )
+            })?),
+            _ => None,
+        };
+        let follow = s.follow && request::is_redirect(status) && next.is_some();
+        self.info.redirect_url = if follow {
+            None
+        } else {
+            next.as_ref().map(Url::to_string)
+        };
+        if s.fail && status.as_u16() >= 400 && !follow {
+            // curl -f writes nothing of a failed response, headers included.
+            return Ok((None, status));
+        }
+        if s.include || s.head_only {
+            sink.write(&head)?;
+        }
+        if let Some(d) = self.dump_header.as_mut() {
+            d.write(&head)?;
+            d.flush()?;
+        }
+        if follow {
+            let next = next.expect("checked");
+            request::check_scheme(&next)?;
+            return Ok((Some(next), status));
+        }
+        Ok((None, status))
+    }
+
+    /// The request for `url` on connection `c`.
+    fn build(
+        &mut self,
+        url: &Url,
+        method: &Method,
+        user: &[UserHeader],
+        body: Option<Bytes>,
+        user_agent: &str,
+        c: &Conn,
+    ) -> Result<Request<Body>, Failure> {
+        let h2 = matches!(c.sender, Sender::H2(_));
+        let host = host_header(url);
+        let mut headers = HeaderMap::new();
+        let set = |headers: &mut HeaderMap, n: HeaderName, v: &str| {
+            if let Ok(v) = HeaderValue::from_str(v) {
+                headers.insert(n, v);
+            }
+        };
+        set(&mut headers, header::HOST, &host);
+        set(&mut headers, header::USER_AGENT, user_agent);
+        set(&mut headers, header::ACCEPT, "*/*");
+        if let Some(b) = &body {
+            set(&mut headers, header::CONTENT_LENGTH, &b.len().to_string());
+            set(
+                &mut headers,
+                header::CONTENT_TYPE,
+                "application/x-www-form-urlencoded",
+            );
+        }
+        for h in user {
+            match h {
+                UserHeader::Set(n, v) => {
+                    headers.insert(n.clone(), v.clone());
+                }
+                UserHeader::Remove(n) => {
+                    headers.remove(n);
+                }
+            }
+        }
+        let target = match url.query() {
+            Some(q) => format!("{}?{q}", url.path()),
+            None => url.path().to_string(),
+        };
+        let mut trace = format!(
+            "{method} {target} {}\r\n",
+            if h2 { "HTTP/2" } else { "HTTP/1.1" }
+        )
+        .into_bytes();
+        for (n, v) in &headers {
+            // HTTP/1.1 names go out title-cased (`title_case_headers`), HTTP/2 ones lowercase.
+            let name = if h2 {
+                n.as_str().to_string()
+            } else {
+                output::title_case(n.as_str())
+            };
+            trace.extend_from_slice(name.as_bytes());
+            trace.extend_from_slice(b": ");
+            trace.extend_from_slice(v.as_bytes());
+            trace.extend_from_slice(b"\r\n");
+        }
+        trace.extend_from_slice(b"\r\n");
+        self.settings.trace.lines("> ", &trace);
+        self.info.size_request += trace.len() as u64;
+        self.info.size_upload += body.as_ref().map_or(0, |b| b.len() as u64);
+
+        // HTTP/1.1 sends the path and a Host header; HTTP/2 the full URI (:scheme, :authority, :path).
+        let uri = if h2 {
+            headers.remove(header::HOST);
+            format!("{}://{host}{target}", url.scheme())
+        } else {
+            target
+        };
+        let mut req = Request::builder()
+            .method(method.clone())
+            .uri(uri)
+            .version(if h2 {
+                Version::HTTP_2
+            } else {
+                Version::HTTP_11
+            })
+            .body(Full::new(body.unwrap_or_default()))
+            .map_err(|e| {
+                Failure::new(
+                    code::URL_MALFORMED,
+                    format!("cannot make a request for {url}: {e}"),
+                )
+            })?;
+        *req.headers_mut() = headers;
+        Ok(req)
+    }
+
+    /// Name lookup and TCP connection inside the VRF, then TLS and the HTTP handshake.
+    async fn connect(&mut self, url: &Url, origin: (String, String, u16)) -> Result<Conn, Failure> {
+        let s = self.settings;
+        let vrf = &s.vrf;
+        let (_, host, port) = &origin;
+        let port = *port;
+        let ips = self.resolve(host, port).await?;
+        self.info.time_namelookup = self.elapsed();
+        let shown: Vec<String> = ips.iter().map(IpAddr::to_string).collect();
+        s.trace.info(format!(
+            "  Trying {} port {port} in VRF {vrf}...",
+            shown.join(", ")
+        ));
+        let opts = match s.source {
+            Some(src) => ConnectOptions::default().source(src),
+            None => ConnectOptions::default(),
+        };
+        let t0 = Instant::now();
+        let stream = vrf_socket::tokio::connect_ips(vrf, host, port, &ips, &opts)
+            .await
+            .map_err(|e| {
+                // A timeout here is the kernel's (SYN retries): curl's 7 too; its own limits are 28.
+                Failure::new(
+                    code::COULDNT_CONNECT,
+                    format!(
+                        "Failed to connect to {host} port {port} after {} ms: {e}",
+                        t0.elapsed().as_millis()
+                    ),
+                )
+            })?;
+        self.info.num_connects += 1;
+        self.info.time_connect = self.elapsed();
+        let _ = stream.set_nodelay(true);
+        let remote = stream.peer_addr().ok();
+        let local = stream.local_addr().ok();
+        self.info.remote_ip = remote.map(|a| a.ip());
+        self.info.remote_port = remote.map(|a| a.port());
+        self.info.local_ip = local.map(|a| a.ip());
+        self.info.local_port = local.map(|a| a.port());
+        s.trace.info(format!(
+            "Connected to {host} ({}) port {port} in VRF {vrf}, from {}",
+            remote.map_or_else(String::new, |a| a.ip().to_string()),
+            local.map_or_else(String::new, |a| a.to_string()),
+        ));
+
+        let (io, alpn_h2): (Box<dyn Io>, bool) = if url.scheme() == "https" {
+            let config = self.tls_config()?;
+            let name = tls::server_name(host)?;
+            let tls = tokio_rustls::TlsConnector::from(config)
+                .connect(name, stream)
+                .await
+                .map_err(|e| tls::handshake_failure(&e, host))?;
+            let (_, session) = tls.get_ref();
+            let h2 = session.alpn_protocol() == Some(b"h2");
+            s.trace.info(format!(
+                "TLS connection using {:?} / {:?}; ALPN: {}",
+                session.protocol_version(),
+                session.negotiated_cipher_suite().map(|c| c.suite()),
+                session
+                    .alpn_protocol()
+                    .map_or("none".into(), |p| String::from_utf8_lossy(p).into_owned()),
+            ));
+            self.info.time_appconnect = self.elapsed();
+            (Box::new(tls), h2)
+        } else {
+            (Box::new(stream), false)
+        };
+        let io = TokioIo::new(io);
+        let h2 = alpn_h2 || s.http == HttpChoice::PriorKnowledge;
+        let sender = if h2 {
+            let (sender, conn) = http2::Builder::new(TokioExecutor::new())
+                .initial_stream_window_size(8 << 20)
+                .initial_connection_window_size(16 << 20)
+                .max_frame_size(1 << 20)
+                .handshake(io)
+                .await
+                .map_err(|e| error::from_hyper(&e, false, true))?;
+            tokio::spawn(async move {
+                let _ = conn.await;
+            });
+            Sender::H2(sender)
+        } else {
+            let (sender, conn) = http1::Builder::new()
+                .title_case_headers(true)
+                .handshake(io)
+                .await
+                .map_err(|e| error::from_hyper(&e, false, false))?;
+            tokio::spawn(async move {
+                let _ = conn.await;
+            });
+            Sender::H1(sender)
+        };
+        Ok(Conn { origin, sender })
+    }
+
+    /// The addresses of `host` in the VRF: `--resolve`, an IP literal, or DNS through the VRF.
+    async fn resolve(&mut self, host: &str, port: u16) -> Result<Vec<IpAddr>, Failure> {
+        let s = self.settings;
+        let bare = host.trim_start_matches('[').trim_end_matches(']');
+        if let Some(p) = s
+            .pinned
+            .iter()
+            .find(|p| p.host == bare.to_ascii_lowercase() && p.port == port)
+        {
+            s.trace
+                .info(format!("{host}:{port} is {} (--resolve)", p.addr));
+            return Ok(vec![p.addr]);
+        }
+        let ips = if let Ok(ip) = bare.parse::<IpAddr>() {
+            vec![ip]
+        } else {
+            if self.resolver.is_none() {
+                let r = s.vrf.resolver().map_err(|e| {
+                    Failure::new(
+                        code::COULDNT_RESOLVE_HOST,
+                        format!("Could not resolve host: {host}: reading the VRF's DNS configuration: {e}"),
+                    )
+                })?;
+                s.trace.info(format!(
+                    "Resolving {host} in VRF {} with {} (servers: {:?})",
+                    s.vrf,
+                    r.conf_path().display(),
+                    r.name_servers()
+                ));
+                self.resolver = Some(r);
+            }
+            let r = self.resolver.as_ref().expect("set above");
+            r.lookup_ip(bare).await.map_err(|e| {
+                Failure::new(
+                    code::COULDNT_RESOLVE_HOST,
+                    format!("Could not resolve host: {host}: {e}"),
+                )
+            })?
+        };
+        let ips: Vec<IpAddr> = ips
+            .into_iter()
+            .filter(|ip| match s.family {
+                Some(Family::V4) => ip.is_ipv4(),
+                Some(Family::V6) => ip.is_ipv6(),
+                None => true,
+            })
+            .filter(|ip| s.source.is_none_or(|src| src.is_ipv4() == ip.is_ipv4()))
+            .collect();
+        if ips.is_empty() {
+            let why = match (s.family, s.source) {
+                (Some(Family::V4), _) => "no IPv4 address (-4)".to_string(),
+                (Some(Family::V6), _) => "no IPv6 address (-6)".to_string(),
+                (None, Some(src)) => format!("no address of the family of --interface {src}"),
+                (None, None) => "no address".to_string(),
+            };
+            return Err(Failure::new(
+                code::COULDNT_RESOLVE_HOST,
+                format!("Could not resolve host: {host}: {why}"),
+            ));
+        }
+        Ok(ips)
+    }
+
+    fn tls_config(&mut self) -> Result<Arc<rustls::ClientConfig>, Failure> {
+        if let Some(c) = &self.tls_config {
+            return Ok(c.clone());
+        }
+        let s = self.settings;
+        let trust = match &s.tls {
+            None => Trust::System,
+            Some(TlsChoice::CaFile(p)) => Trust::File(p),
+            Some(TlsChoice::Insecure) => Trust::Insecure,
+        };
+        let c = tls::client_config(trust, tls::alpn(s.http != HttpChoice::Http11))?;
+        self.tls_config = Some(c.clone());
+        Ok(c)
+    }
+}
+
+/// (scheme, host, port): requests to the same origin share a connection.
+fn origin_of(url: &Url) -> (String, String, u16) {
+    (
+        url.scheme().to_string(),
+        url.host_str().unwrap_or_default().to_string(),
+        url.port_or_known_default().unwrap_or(80),
+    )
+}
+
+/// "host" or "host:port" when the port is not the scheme's default; IPv6 in brackets.
+fn host_header(url: &Url) -> String {
+    let host = url.host_str().unwrap_or_default();
+    match url.port() {
+        Some(p) => format!("{host}:{p}"),
+        None => host.to_string(),
+    }
+}
+
+/// The address `source` can be bound to in `vrf`: fails with curl's 45 otherwise.
+pub fn check_source(vrf: &Vrf, source: IpAddr) -> Result<(), Failure> {
+    let domain = if source.is_ipv4() {
+        socket2::Domain::IPV4
+    } else {
+        socket2::Domain::IPV6
+    };
+    let probe = vrf
+        .socket(domain, socket2::Type::STREAM, Some(socket2::Protocol::TCP))
+        .and_then(|s| s.bind(&SocketAddr::new(source, 0).into()));
+    probe.map_err(|e| {
+        Failure::new(
+            code::INTERFACE_FAILED,
+            format!(
+                "Couldn't bind to '{source}' in VRF {vrf}: {e} (the address must be on a device enslaved to {vrf}; see ip -br addr show master {vrf})"
+            ),
+        )
+    })
+}
