@@ -29,13 +29,12 @@ use crate::writeout::{Info, WriteOut};
 fn main() -> ExitCode {
     // Option errors exit with 2, as curl's do.
     let cli = Cli::parse();
-    let start = Instant::now();
     let quiet = cli.silent && !cli.show_error;
     let write_out = match cli.write_out.as_deref().map(write_out_format).transpose() {
         Ok(w) => w,
         Err(f) => return fail(&f, quiet),
     };
-    let (result, mut info) = run(&cli, start);
+    let (result, mut info) = run(&cli);
     let mut code = 0;
     if let Err(f) = &result {
         if !quiet {
@@ -92,7 +91,7 @@ fn write_out_format(arg: &str) -> Result<WriteOut, Failure> {
 }
 
 /// Sets up from the options and runs the transfer; returns what `-w` reports either way.
-fn run(cli: &Cli, start: Instant) -> (Result<(), Failure>, Info) {
+fn run(cli: &Cli) -> (Result<(), Failure>, Info) {
     let mut info = Info {
         vrf: cli.vrf.clone(),
         url: cli.url.clone(),
@@ -103,7 +102,8 @@ fn run(cli: &Cli, start: Instant) -> (Result<(), Failure>, Info) {
         Err(f) => return (Err(f), info),
     };
     let rt = match tokio::runtime::Builder::new_current_thread()
-        .enable_all()
+        .enable_io()
+        .enable_time()
         .build()
     {
         Ok(rt) => rt,
@@ -114,6 +114,9 @@ fn run(cli: &Cli, start: Instant) -> (Result<(), Failure>, Info) {
             );
         }
     };
+    // curl's clock (every %{time_…}, -m) starts with the transfer, after its set-up; ours too, after
+    // the VRF lookup and the runtime.
+    let start = Instant::now();
     let mut t = Transfer::new(&settings, start, dump);
     let result = rt.block_on(async {
         let run = t.run(&plan, &mut sink);

@@ -2,7 +2,7 @@
 //! does), response headers as curl prints them, and the `-v` trace on standard error.
 
 use std::fs::File;
-use std::io::{self, BufWriter, IsTerminal, Write};
+use std::io::{self, IsTerminal, Write};
 use std::os::fd::AsFd;
 use std::path::{Path, PathBuf};
 
@@ -10,11 +10,12 @@ use http::{HeaderMap, StatusCode, Version};
 
 use crate::error::{Failure, code};
 
-/// Where the body (and `-i` headers) go.
+/// Where the body (and `-i` headers) go. Each piece is written as it arrives, unbuffered: the
+/// pieces are the network's (up to hundreds of KiB), and a slow stream reaches a pipe at once.
 #[derive(Debug)]
 pub struct Sink {
     target: Target,
-    out: Option<BufWriter<File>>,
+    out: Option<File>,
     written: u64,
 }
 
@@ -23,8 +24,6 @@ enum Target {
     Stdout,
     File(PathBuf),
 }
-
-const BUF: usize = 64 * 1024;
 
 impl Sink {
     /// Standard output when `path` is None or "-".
@@ -52,7 +51,7 @@ impl Sink {
             return Ok(());
         }
         let file = match &self.target {
-            // A duplicate of fd 1, written through our own buffer (std's stdout is line-buffered).
+            // A duplicate of fd 1 (std's stdout is line-buffered: it would split binary bodies).
             Target::Stdout => io::stdout()
                 .as_fd()
                 .try_clone_to_owned()
@@ -65,7 +64,7 @@ impl Sink {
                 )
             })?,
         };
-        self.out = Some(BufWriter::with_capacity(BUF, file));
+        self.out = Some(file);
         Ok(())
     }
 
