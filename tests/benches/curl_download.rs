@@ -29,6 +29,7 @@ use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, ensure};
+use vrf_lab::bench::median_by;
 use vrf_lab::cmd;
 use vrf_lab::dnsmasq::Dnsmasq;
 use vrf_lab::http::http_server;
@@ -38,34 +39,12 @@ const BIG: u64 = 100_000_000;
 const SMALL: u64 = 1_000_000;
 
 fn main() -> Result<()> {
-    // `cargo test --benches` runs bench targets without `--bench`: do not boot a VM for that.
-    if !std::env::args().any(|a| a == "--bench") {
-        eprintln!(
-            "curl_download is a benchmark: run it with `cargo bench -p vrf-tests --bench curl_download`"
-        );
+    if !vrf_lab::bench::start("curl_download")? {
         return Ok(());
     }
-    if let Some(code) = vrf_lab::lab::enter()? {
-        std::process::exit(code);
-    }
-    let rounds: usize = match std::env::var("VRF_BENCH_ROUNDS") {
-        Ok(s) => s
-            .parse()
-            .ok()
-            .filter(|n| (1..=100).contains(n))
-            .with_context(|| format!("VRF_BENCH_ROUNDS={s:?} is not a count (1-100)"))?,
-        Err(_) => 5,
-    };
-    let exe = std::env::current_exe()?;
-    let built = exe
-        .ancestors()
-        .nth(2)
-        .map(|d| d.join("vrf-curl-lite"))
-        .filter(|p| p.is_file())
-        .context("target/release/vrf-curl-lite is not built: run scripts/bench.sh curl_download")?;
+    let rounds: usize = vrf_lab::bench::env_number("VRF_BENCH_ROUNDS", 5, 1..=100)?;
     let dir = vrf_lab::TempDir::new("curl_download")?;
-    let ours = dir.join("vrf-curl-lite");
-    std::fs::copy(&built, &ours).with_context(|| format!("copying {}", built.display()))?;
+    let ours = vrf_lab::bench::release_copy("vrf-curl-lite", &dir)?;
     let resolv = ResolvConf::point_at(PEER_V4)?;
     let res = bench(&ours, rounds);
     drop(resolv);
@@ -120,13 +99,6 @@ fn bench(ours: &Path, rounds: usize) -> Result<()> {
         .host_record("www.lab", [PEER_V4, PEER_V6])
         .log_queries(false)
         .start()?;
-    let kernel = std::fs::read_to_string("/proc/sys/kernel/osrelease").unwrap_or_default();
-    let cpus = std::thread::available_parallelism().map_or(0, |n| n.get());
-    let place = if std::env::var_os(vrf_lab::lab::GUEST_ENV).is_some() {
-        "lab VM"
-    } else {
-        "native"
-    };
     let curl_version = cmd::run_ok("curl", &["--version"])?
         .stdout
         .lines()
@@ -135,8 +107,8 @@ fn bench(ours: &Path, rounds: usize) -> Result<()> {
         .to_string();
     println!(
         "curl_download: http://www.lab/ in VRF {vrf} (DNS by dnsmasq in the peer), {rounds} rounds \
-         interleaved after a warm-up; kernel {} ({place}, {cpus} CPUs)\n  reference: {curl_version}",
-        kernel.trim()
+         interleaved after a warm-up; {}\n  reference: {curl_version}",
+        vrf_lab::bench::machine()
     );
     let tools = [
         Tool {
@@ -265,11 +237,6 @@ fn bench(ours: &Path, rounds: usize) -> Result<()> {
     }
     drop(t);
 
-    let med = |v: &[Sample], f: &dyn Fn(&Sample) -> f64| {
-        let mut x: Vec<f64> = v.iter().map(f).collect();
-        x.sort_by(|a, b| a.total_cmp(b));
-        x[x.len() / 2]
-    };
     let wall_mbps = |s: &Sample| BIG as f64 / s.wall.as_secs_f64() / 1e6;
     let own_mbps = |s: &Sample| s.speed / 1e6;
     let ttfb_ms = |s: &Sample| s.ttfb * 1e3;
@@ -283,12 +250,12 @@ fn bench(ours: &Path, rounds: usize) -> Result<()> {
     let mut rows = Vec::new();
     for (i, tool) in tools.iter().enumerate() {
         let row = (
-            med(&big[i], &wall_mbps),
-            med(&big[i], &own_mbps),
-            med(&first[i], &ttfb_ms),
-            med(&first[i], &wall_ms),
-            med(&small[i], &rss),
-            med(&big[i], &rss),
+            median_by(&big[i], wall_mbps),
+            median_by(&big[i], own_mbps),
+            median_by(&first[i], ttfb_ms),
+            median_by(&first[i], wall_ms),
+            median_by(&small[i], rss),
+            median_by(&big[i], rss),
         );
         println!(
             "{:<14} {:>9.1}MB/s {:>9.1}MB/s {:>8.2}ms {:>8.2}ms {:>8.0}KiB {:>8.0}KiB",

@@ -30,6 +30,7 @@ use std::path::PathBuf;
 use std::time::Instant;
 
 use anyhow::{Context, Result, bail, ensure};
+use vrf_lab::bench::median;
 use vrf_lab::dnsmasq::Dnsmasq;
 use vrf_lab::{Topology, cmd, netns};
 use vrf_socket::Vrf;
@@ -70,28 +71,16 @@ impl Variant {
 }
 
 fn main() -> Result<()> {
+    // The glibc child is this program again, run in the lab under `ip vrf exec` without `--bench`:
+    // its role comes before the bench's start.
     let args: Vec<String> = std::env::args().collect();
     if args.get(1).map(String::as_str) == Some(CHILD_FLAG) {
         return glibc_child(&args[2..]);
     }
-    // `cargo test --benches` runs bench targets without `--bench`: do not boot a VM for that.
-    if !args.iter().any(|a| a == "--bench") {
-        eprintln!(
-            "dns_latency is a benchmark: run it with `cargo bench -p vrf-tests --bench dns_latency`"
-        );
+    if !vrf_lab::bench::start("dns_latency")? {
         return Ok(());
     }
-    if let Some(code) = vrf_lab::lab::enter()? {
-        std::process::exit(code);
-    }
-    let n: usize = match std::env::var("VRF_BENCH_N") {
-        Ok(s) => s
-            .parse()
-            .ok()
-            .filter(|n| (1..=100_000).contains(n))
-            .with_context(|| format!("VRF_BENCH_N={s:?} is not a number in 1..=100000"))?,
-        Err(_) => 300,
-    };
+    let n: usize = vrf_lab::bench::env_number("VRF_BENCH_N", 300, 1..=100_000)?;
     bench(n)
 }
 
@@ -145,16 +134,6 @@ fn start_dnsmasq(ns: &str) -> Result<Dnsmasq> {
         .address("bench.lab", "10.99.1.1")
         .address("bench.lab", "fd00:1::1")
         .start()
-}
-
-fn median(v: &[f64]) -> f64 {
-    let mut v = v.to_vec();
-    v.sort_by(f64::total_cmp);
-    match v.len() {
-        0 => 0.0,
-        n if n % 2 == 1 => v[n / 2],
-        n => (v[n / 2 - 1] + v[n / 2]) / 2.0,
-    }
 }
 
 fn percentile(v: &[f64], p: f64) -> f64 {

@@ -16,11 +16,11 @@ use std::process::{Command, ExitCode, Stdio};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
-use vrf_lab::{Topology, cmd, lab, netns};
+use vrf_lab::{Topology, bench, cmd, lab, netns};
 
 fn main() -> ExitCode {
     match real_main() {
-        Ok(code) => ExitCode::from(code),
+        Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("launch bench: {e:#}");
             ExitCode::from(1)
@@ -48,18 +48,17 @@ fn vrf_exec() -> Result<PathBuf> {
     )
 }
 
-fn real_main() -> Result<u8> {
+fn real_main() -> Result<()> {
     if std::env::args().any(|a| a == "--list") {
-        return Ok(0); // `cargo bench -- --list`: nothing to list.
+        return Ok(()); // `cargo bench -- --list`: nothing to list.
     }
+    if !bench::requested("launch") {
+        return Ok(());
+    }
+    // Looked for before the lab boots, so that a missing build fails at once.
     let vrf_exec = vrf_exec()?;
-    if let Some(code) = lab::enter()? {
-        return Ok(u8::try_from(code).unwrap_or(1));
-    }
-    let launches: usize = std::env::var("VRF_BENCH_LAUNCHES")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(150);
+    bench::enter_lab()?;
+    let launches: usize = bench::env_number("VRF_BENCH_LAUNCHES", 150, 1..=100_000)?;
     let bin = copy_to_tmpfs(&[
         ("true", Path::new("/bin/true")),
         ("env", Path::new("/usr/bin/env")),
@@ -137,7 +136,7 @@ fn real_main() -> Result<u8> {
             m[3] / m[2]
         );
     }
-    Ok(0)
+    Ok(())
 }
 
 /// Median launch time of each variant, launched round-robin after a warm-up (which also attaches the
@@ -154,7 +153,10 @@ fn measure(variants: &[(&str, Vec<String>)], launches: usize) -> Result<Vec<f64>
             times[i].push(launch(argv)?);
         }
     }
-    Ok(times.iter_mut().map(|t| median(t)).collect())
+    Ok(times
+        .iter()
+        .map(|t| bench::median_by(t, Duration::as_secs_f64))
+        .collect())
 }
 
 /// One fork+exec+wait of `argv`, timed.
@@ -173,11 +175,6 @@ fn launch(argv: &[String]) -> Result<Duration> {
         bail!("{}", r.describe("failed"));
     }
     Ok(took)
-}
-
-fn median(t: &mut [Duration]) -> f64 {
-    t.sort();
-    t[t.len() / 2].as_secs_f64()
 }
 
 /// Copies the programs into a fresh tmpfs and returns its directory.

@@ -24,6 +24,7 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail, ensure};
+use vrf_lab::bench::median_by;
 use vrf_lab::{PEER_V4, Topology};
 
 const ROUNDS: usize = 3;
@@ -31,60 +32,23 @@ const GOAL: f64 = 1.0;
 const DEFAULT_N: u64 = 2000;
 
 fn main() -> Result<()> {
-    // `cargo test --benches` runs bench targets without `--bench`: do not boot a VM for that.
-    if !std::env::args().any(|a| a == "--bench") {
-        eprintln!(
-            "ping_flood is a benchmark: run it with `cargo bench -p vrf-tests --bench ping_flood`"
-        );
+    if !vrf_lab::bench::start("ping_flood")? {
         return Ok(());
     }
-    if let Some(code) = vrf_lab::lab::enter()? {
-        std::process::exit(code);
-    }
-    let n: u64 = match std::env::var("VRF_BENCH_FLOOD") {
-        Ok(s) => s
-            .parse()
-            .ok()
-            .filter(|n| (1..=1_000_000).contains(n))
-            .with_context(|| format!("VRF_BENCH_FLOOD={s:?} is not a count (1-1000000)"))?,
-        Err(_) => DEFAULT_N,
-    };
-    // target/release/deps/ping_flood-… → target/release/vrf-ping
-    let exe = std::env::current_exe()?;
-    let vrf_ping = exe
-        .ancestors()
-        .nth(2)
-        .map(|d| d.join("vrf-ping"))
-        .filter(|p| p.is_file())
-        .context(
-            "target/release/vrf-ping is not built: run `cargo build --release --workspace` first",
-        )?;
-    // In the lab VM the checkout is on the host's root file system over 9p without caching: every
-    // start of a binary from target/ reads its pages from the host again, while iputils' come from the
-    // page cache. Run a copy from /tmp (the VM's tmpfs overlay) so both start from memory.
-    let dir = std::env::temp_dir().join(format!("ping_flood-{}", std::process::id()));
-    std::fs::create_dir_all(&dir)?;
-    let copy = dir.join("vrf-ping");
-    std::fs::copy(&vrf_ping, &copy).with_context(|| format!("copying {}", vrf_ping.display()))?;
-    let res = bench(&copy, n);
-    let _ = std::fs::remove_dir_all(&dir);
-    res
+    let n: u64 = vrf_lab::bench::env_number("VRF_BENCH_FLOOD", DEFAULT_N, 1..=1_000_000)?;
+    // Run from memory, as iputils does (see the module's comment).
+    let dir = vrf_lab::TempDir::new("ping_flood")?;
+    let vrf_ping = vrf_lab::bench::release_copy("vrf-ping", &dir)?;
+    bench(&vrf_ping, n)
 }
 
 fn bench(vrf_ping: &std::path::Path, n: u64) -> Result<()> {
     let t = Topology::new()?;
     let vrf = t.blue.vrf.clone();
-    let kernel = std::fs::read_to_string("/proc/sys/kernel/osrelease").unwrap_or_default();
-    let cpus = std::thread::available_parallelism().map_or(0, |n| n.get());
-    let place = if std::env::var_os(vrf_lab::lab::GUEST_ENV).is_some() {
-        "lab VM"
-    } else {
-        "native"
-    };
     println!(
         "ping_flood: {n} requests per run to {PEER_V4} in VRF {vrf}, {ROUNDS} rounds interleaved after a \
-         warm-up; kernel {} ({place}, {cpus} CPUs); vrf-ping run as {}",
-        kernel.trim(),
+         warm-up; {}; vrf-ping run as {}",
+        vrf_lab::bench::machine(),
         vrf_ping.display()
     );
     let count = n.to_string();
@@ -131,11 +95,6 @@ fn bench(vrf_ping: &std::path::Path, n: u64) -> Result<()> {
     }
     drop(t);
 
-    let med = |v: &[Sample], f: fn(&Sample) -> f64| {
-        let mut x: Vec<f64> = v.iter().map(f).collect();
-        x.sort_by(|a, b| a.total_cmp(b));
-        x[x.len() / 2]
-    };
     println!();
     println!(
         "{:<9} {:>14} {:>14} {:>10}   what",
@@ -144,10 +103,10 @@ fn bench(vrf_ping: &std::path::Path, n: u64) -> Result<()> {
     let mut rows = Vec::new();
     for (i, (name, _)) in tools.iter().enumerate() {
         let (wall, own) = (
-            med(&samples[i], Sample::wall_pps),
-            med(&samples[i], Sample::own_pps),
+            median_by(&samples[i], Sample::wall_pps),
+            median_by(&samples[i], Sample::own_pps),
         );
-        let loss = med(&samples[i], Sample::loss_percent);
+        let loss = median_by(&samples[i], Sample::loss_percent);
         let what = if i == 0 {
             "vrf-ping -V blue -f -c N (raw socket, default ping_group_range)"
         } else {

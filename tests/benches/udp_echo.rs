@@ -23,12 +23,14 @@
 use std::io;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr, UdpSocket};
 use std::num::NonZeroU32;
+use std::ops::Bound;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Barrier};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, anyhow, bail, ensure};
+use vrf_lab::bench::median;
 use vrf_lab::{Topology, netns};
 use vrf_socket::Vrf;
 use vrf_socket::pktinfo::{self, VrfMap};
@@ -80,24 +82,14 @@ impl Variant {
 }
 
 fn main() -> Result<()> {
-    // `cargo test --benches` runs bench targets without `--bench`: do not boot a VM for that.
-    if !std::env::args().any(|a| a == "--bench") {
-        eprintln!(
-            "udp_echo is a benchmark: run it with `cargo bench -p vrf-tests --bench udp_echo`"
-        );
+    if !vrf_lab::bench::start("udp_echo")? {
         return Ok(());
     }
-    if let Some(code) = vrf_lab::lab::enter()? {
-        std::process::exit(code);
-    }
-    let secs: f64 = match std::env::var("VRF_BENCH_SECS") {
-        Ok(s) => s
-            .parse()
-            .ok()
-            .filter(|s: &f64| *s > 0.0 && *s <= 600.0)
-            .with_context(|| format!("VRF_BENCH_SECS={s:?} is not a number of seconds (0-600]"))?,
-        Err(_) => 3.0,
-    };
+    let secs: f64 = vrf_lab::bench::env_number(
+        "VRF_BENCH_SECS",
+        3.0,
+        (Bound::Excluded(0.0), Bound::Included(600.0)),
+    )?;
     bench(Duration::from_secs_f64(secs))
 }
 
@@ -114,19 +106,12 @@ struct Sample {
 fn bench(secs: Duration) -> Result<()> {
     let t = Topology::new()?;
     t.router_sysctl("net.ipv4.udp_l3mdev_accept", "1")?;
-    let kernel = std::fs::read_to_string("/proc/sys/kernel/osrelease").unwrap_or_default();
-    let cpus = std::thread::available_parallelism().map_or(0, |n| n.get());
-    let place = if std::env::var_os(vrf_lab::lab::GUEST_ENV).is_some() {
-        "lab VM"
-    } else {
-        "native"
-    };
     println!(
         "udp_echo: {CLIENTS} clients x {WINDOW} datagrams in flight, {PAYLOAD}-byte payloads, {:.1} s per run \
-         after {} s warm-up, {ROUNDS} rounds interleaved; kernel {} ({place}, {cpus} CPUs)",
+         after {} s warm-up, {ROUNDS} rounds interleaved; {}",
         secs.as_secs_f64(),
         WARMUP.as_secs(),
-        kernel.trim()
+        vrf_lab::bench::machine()
     );
     let mut samples: Vec<(Variant, Sample)> = Vec::new();
     let mut port = FIRST_PORT;
@@ -189,16 +174,6 @@ fn bench(secs: Duration) -> Result<()> {
         println!("note: {stalls} client windows ran dry (datagrams lost) and were refilled");
     }
     Ok(())
-}
-
-fn median(v: &[f64]) -> f64 {
-    let mut v = v.to_vec();
-    v.sort_by(f64::total_cmp);
-    match v.len() {
-        0 => 0.0,
-        n if n % 2 == 1 => v[n / 2],
-        n => (v[n / 2 - 1] + v[n / 2]) / 2.0,
-    }
 }
 
 /// Runs server `variant` on `port` in the router namespace and loads it from the blue peer.

@@ -107,7 +107,8 @@ pub struct Cli {
     /// After the transfer, print FORMAT with %{variables} filled in: http_code, time_total,
     /// time_namelookup, time_connect, time_appconnect, time_starttransfer, size_download, speed_download,
     /// remote_ip, remote_port, local_ip, url_effective, num_redirects, vrf, json... ("@FILE" reads it
-    /// from FILE, "@-" from standard input).
+    /// from FILE, "@-" from standard input). Times are seconds since the transfer started (after the
+    /// VRF lookup), as curl's are since its transfer started.
     #[arg(short = 'w', long, value_name = "FORMAT", help_heading = "Output")]
     pub write_out: Option<String>,
 
