@@ -74,7 +74,11 @@ fn show(args: &[&str]) -> Result<i32> {
 fn show_as(args: &[&str], shown: &str) -> Result<i32> {
     println!(
         "\n$ ip netns exec {DEMO_NS} {shown} {}",
-        args[1..].join(" ")
+        args[1..]
+            .iter()
+            .map(cmd::shell_quote)
+            .collect::<Vec<_>>()
+            .join(" ")
     );
     let r = cmd::run(&mut netns_cmd(DEMO_NS, args[0], &args[1..]))?;
     print!("{}{}", r.stdout, r.stderr);
@@ -139,6 +143,30 @@ fn demo(topo: &Topology) -> Result<i32> {
             wrong.push(format!("vrf-ping -V {} failed", s.vrf));
         }
     }
+    // A web server in each peer, both at 10.99.0.2:80, each answering with its own name.
+    let _web = [
+        vrf_lab::http::http_server(&topo.blue.peer_ns, "[::]:80".parse()?, "blue", None)?,
+        vrf_lab::http::http_server(&topo.red.peer_ns, "[::]:80".parse()?, "red", None)?,
+    ];
+    let vc = vrf_lab::tool("vrf-curl-lite")?;
+    let vc = vc.to_str().unwrap_or("vrf-curl-lite");
+    println!(
+        "\nvrf-curl-lite fetches http://10.99.0.2/ in each VRF: two web servers, one address, each answers with its name:"
+    );
+    for s in topo.sites() {
+        let args = [
+            vc,
+            "--vrf",
+            &s.vrf,
+            "-sS",
+            "-w",
+            "  (HTTP %{http_code} from %{remote_ip}, VRF %{vrf})\\n",
+            "http://10.99.0.2/",
+        ];
+        if show_as(&args, "vrf-curl-lite")? != 0 {
+            wrong.push(format!("vrf-curl-lite --vrf {} failed", s.vrf));
+        }
+    }
     println!("\nThe default VRF has no route to 10.99.0.0/24: ping must fail.");
     if show(&["ping", "-c", "1", "-W", "1", PEER_V4])? == 0 {
         wrong.push("the default VRF reached a VRF peer".into());
@@ -147,7 +175,8 @@ fn demo(topo: &Topology) -> Result<i32> {
         bail!("the demo did not behave as expected: {}", wrong.join("; "));
     }
     println!(
-        "\nOK: same address, two VRFs, two different hosts answered; the default VRF reached neither."
+        "\nOK: same address, two VRFs, two different hosts answered (ping and HTTP); the default VRF reached \
+         neither."
     );
     Ok(0)
 }
