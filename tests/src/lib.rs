@@ -3,7 +3,7 @@
 //! Our development machines run kernels without VRF support, so every end-to-end test runs in a lab:
 //! natively when the running kernel has VRF and we are root, otherwise inside a small VM (virtme-ng booting
 //! Debian's stock kernel under qemu) that sees the host's files. [`lab`] decides and boots, [`harness`]
-//! makes `cargo test` use it transparently (and [`bench`] `cargo bench`), and [`topology`] builds the
+//! makes `cargo test` use it transparently (and [`mod@bench`] `cargo bench`), and [`topology`] builds the
 //! two-VRF network every test, bench and the demo use.
 
 #![deny(unsafe_op_in_unsafe_fn)]
