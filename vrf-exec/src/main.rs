@@ -106,7 +106,37 @@ enum Sub {
     },
 }
 
+/// The subcommand names: a first argument spelled like one goes to clap.
+const SUBCOMMANDS: [&str; 6] = ["exec", "identify", "pids", "list", "check", "help"];
+
+/// `vrf-exec VRF COMMAND [ARGS]…` without options, the launch that scripts repeat, read without clap:
+/// building clap's parser is a large part of vrf-exec's own start-up. Anything else (an option before
+/// COMMAND, a subcommand, a missing COMMAND, arguments that are not UTF-8) is left to clap, so the
+/// result is the same as clap's.
+fn plain_launch() -> Option<RunArgs> {
+    let mut args = std::env::args_os().skip(1);
+    let vrf = args.next()?.into_string().ok()?;
+    if vrf.starts_with('-') || SUBCOMMANDS.contains(&vrf.as_str()) {
+        return None;
+    }
+    let command: Vec<String> = args.map(|a| a.into_string().ok()).collect::<Option<_>>()?;
+    if command.first().is_none_or(|c| c.starts_with('-')) {
+        return None;
+    }
+    Some(RunArgs {
+        user: None,
+        group: None,
+        no_vrf_resolv_conf: false,
+        verbose: false,
+        vrf: Some(vrf),
+        command,
+    })
+}
+
 fn main() -> ExitCode {
+    if let Some(args) = plain_launch() {
+        return run(args);
+    }
     let cli = match Cli::try_parse() {
         Ok(cli) => cli,
         Err(e) if e.use_stderr() => {

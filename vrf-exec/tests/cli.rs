@@ -64,6 +64,10 @@ fn lookups_fail_before_running_anything() {
         "vrf-exec: VRF \"nosuchvrf0\" not found (create it: ip link add nosuchvrf0 type vrf table N)"
     );
     assert!(!out.contains("ran"));
+    // Options after the VRF (read by clap, not by the plain-launch fast path) end the same way.
+    let (code, out, err) = vrf_exec(&["nosuchvrf0", "--user", "nobody", "echo", "ran"]);
+    assert_eq!((code, out.as_str()), (Some(125), ""));
+    assert!(err.contains("\"nosuchvrf0\" not found"), "{err}");
     let (code, out, err) = vrf_exec(&["lo", "echo", "ran"]);
     assert_eq!((code, out.as_str()), (Some(125), ""));
     assert!(err.contains("\"lo\" is not a VRF"), "{err}");
