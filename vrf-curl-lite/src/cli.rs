@@ -197,7 +197,7 @@ fn seconds(s: &str) -> Result<Duration, String> {
     if !v.is_finite() || v < 0.0 {
         return Err(format!("{s:?}: the time must be zero or more seconds"));
     }
-    Ok(Duration::from_secs_f64(v))
+    Duration::try_from_secs_f64(v).map_err(|_| format!("{s:?}: too many seconds"))
 }
 
 /// One `--resolve` entry.
@@ -249,6 +249,8 @@ mod tests {
         assert_eq!(seconds("0.25").unwrap(), Duration::from_millis(250));
         assert!(seconds("-1").is_err());
         assert!(seconds("soon").is_err());
+        assert!(seconds("1e30").is_err());
+        assert!(seconds("inf").is_err());
     }
 
     #[test]
