@@ -530,6 +530,8 @@ fn names_resolved_in_the_vrf() -> Result<()> {
         let want = format!("{}\n", label(site));
         let r = lab.ours(site, &["-sS", "http://www.lab/"])?;
         expect(&r, 0, &want)?;
+        // -6 asks only for AAAA: one query more in the log, not two.
+        let before = dns[i].queries_for("www.lab");
         let r = lab.ours(
             site,
             &[
@@ -543,6 +545,11 @@ fn names_resolved_in_the_vrf() -> Result<()> {
             ],
         )?;
         expect(&r, 0, &format!("{want}{V6}"))?;
+        let log = dns[i].log();
+        ensure!(
+            dns[i].queries_for("www.lab") == before + 1 && log.contains("query[AAAA] www.lab"),
+            "-6 must ask for AAAA only:\n{log}"
+        );
         ensure!(
             dns[i].queries_for("www.lab") >= 2,
             "{}'s dnsmasq saw no queries:\n{}",

@@ -14,7 +14,8 @@ use hyper::client::conn::{http1, http2};
 use hyper_util::rt::{TokioExecutor, TokioIo};
 use tokio::io::{AsyncRead, AsyncWrite};
 use url::Url;
-use vrf_socket::{ConnectOptions, Vrf, VrfResolver};
+use vrf_socket::dns::AddressFamily;
+use vrf_socket::{ConnectOptions, ResolverOptions, Vrf, VrfResolver};
 
 use crate::cli::Pinned;
 use crate::error::{self, Failure, code};
@@ -534,7 +535,19 @@ impl<'a> Transfer<'a> {
             vec![ip]
         } else {
             if self.resolver.is_none() {
-                let r = s.vrf.resolver().map_err(|e| {
+                // -4/-6, or the family of --interface: only those queries (curl asks only for A with -4).
+                let family = match (s.family, s.source) {
+                    (Some(Family::V4), _) => Some(AddressFamily::Ipv4),
+                    (Some(Family::V6), _) => Some(AddressFamily::Ipv6),
+                    (None, Some(IpAddr::V4(_))) => Some(AddressFamily::Ipv4),
+                    (None, Some(IpAddr::V6(_))) => Some(AddressFamily::Ipv6),
+                    (None, None) => None,
+                };
+                let mut opts = ResolverOptions::default();
+                if let Some(f) = family {
+                    opts = opts.family(f);
+                }
+                let r = s.vrf.resolver_with(&opts).map_err(|e| {
                     Failure::new(
                         code::COULDNT_RESOLVE_HOST,
                         format!("Could not resolve host: {host}: reading the VRF's DNS configuration: {e}"),

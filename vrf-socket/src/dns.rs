@@ -85,7 +85,8 @@ use std::time::Duration;
 use hickory_resolver::Hosts;
 use hickory_resolver::Resolver;
 use hickory_resolver::config::{
-    NameServerConfig, ResolveHosts, ResolverConfig, ResolverOpts, ServerOrderingStrategy,
+    LookupIpStrategy, NameServerConfig, ResolveHosts, ResolverConfig, ResolverOpts,
+    ServerOrderingStrategy,
 };
 use hickory_resolver::net::runtime::iocompat::AsyncIoTokioAsStd;
 use hickory_resolver::net::runtime::{DnsUdpSocket, RuntimeProvider, TokioHandle, TokioTime};
@@ -142,6 +143,18 @@ pub struct ResolverOptions {
     /// How many times a query is tried before giving up (default 2; at least 1). Left at the default, the
     /// resolv.conf's `options attempts:N` applies; any other value wins over the file.
     pub attempts: usize,
+    /// Only this address family (`-4`/`-6` in the tools): only A or only AAAA queries, and only those
+    /// hosts-file entries. `None` (default): both, AAAA and A in parallel.
+    pub family: Option<AddressFamily>,
+}
+
+/// An IP address family, for [`ResolverOptions::family`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AddressFamily {
+    /// IPv4: A records.
+    Ipv4,
+    /// IPv6: AAAA records.
+    Ipv6,
 }
 
 const DEFAULT_TIMEOUT: Duration = Duration::from_secs(2);
@@ -154,6 +167,7 @@ impl Default for ResolverOptions {
             hosts: None,
             timeout: DEFAULT_TIMEOUT,
             attempts: DEFAULT_ATTEMPTS,
+            family: None,
         }
     }
 }
@@ -180,6 +194,12 @@ impl ResolverOptions {
     /// Sets how many times a query is tried.
     pub fn attempts(mut self, attempts: usize) -> Self {
         self.attempts = attempts;
+        self
+    }
+
+    /// Resolves to addresses of `family` only.
+    pub fn family(mut self, family: AddressFamily) -> Self {
+        self.family = Some(family);
         self
     }
 }
@@ -601,6 +621,8 @@ struct Inner {
     resolver: Resolver<VrfRuntimeProvider>,
     /// For the blocking methods: a runtime and a resolver of their own, made on first use.
     blocking: OnceLock<Blocking>,
+    /// [`ResolverOptions::family`].
+    family: Option<AddressFamily>,
 }
 
 #[derive(Clone)]
@@ -792,6 +814,11 @@ impl VrfResolver {
         if conf.rotate {
             ropts.server_ordering_strategy = ServerOrderingStrategy::RoundRobin;
         }
+        ropts.ip_strategy = match opts.family {
+            Some(AddressFamily::Ipv4) => LookupIpStrategy::Ipv4Only,
+            Some(AddressFamily::Ipv6) => LookupIpStrategy::Ipv6Only,
+            None => LookupIpStrategy::Ipv6AndIpv4,
+        };
         let recipe = Recipe {
             config,
             opts: ropts,
@@ -811,6 +838,7 @@ impl VrfResolver {
                 recipe,
                 resolver,
                 blocking: OnceLock::new(),
+                family: opts.family,
             }),
         })
     }
@@ -918,7 +946,12 @@ impl VrfResolver {
         }
         let name = self.name(host)?;
         let mut ips = Vec::new();
-        for ty in [RecordType::AAAA, RecordType::A] {
+        let types: &[RecordType] = match self.inner.family {
+            Some(AddressFamily::Ipv4) => &[RecordType::A],
+            Some(AddressFamily::Ipv6) => &[RecordType::AAAA],
+            None => &[RecordType::AAAA, RecordType::A],
+        };
+        for &ty in types {
             if let Some(lookup) = self
                 .inner
                 .hosts
