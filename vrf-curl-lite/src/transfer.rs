@@ -629,14 +629,8 @@ fn host_header(url: &Url) -> String {
 
 /// The address `source` can be bound to in `vrf`: fails with curl's 45 otherwise.
 pub fn check_source(vrf: &Vrf, source: IpAddr) -> Result<(), Failure> {
-    let domain = if source.is_ipv4() {
-        socket2::Domain::IPV4
-    } else {
-        socket2::Domain::IPV6
-    };
-    let probe = vrf
-        .socket(domain, socket2::Type::STREAM, Some(socket2::Protocol::TCP))
-        .and_then(|s| s.bind(&SocketAddr::new(source, 0).into()));
+    // The bind looks the address up in the VRF's table; the socket is dropped at once.
+    let probe = vrf.udp_bind(SocketAddr::new(source, 0)).map(drop);
     probe.map_err(|e| {
         Failure::new(
             code::INTERFACE_FAILED,

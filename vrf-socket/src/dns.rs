@@ -1258,10 +1258,7 @@ fn scope_in_vrf(vrf: &Vrf, dev: &str) -> Result<u32, String> {
 /// the VRF's table (nothing is sent). A `connect` would not tell: the main `local` table, consulted
 /// before the VRF's, routes every loopback address through `lo`, out of the VRF.
 fn local_in_vrf(vrf: &Vrf, ip: IpAddr) -> bool {
-    let addr = SocketAddr::new(ip, 0);
-    vrf.socket(domain_of(&addr), Type::DGRAM, Some(Protocol::UDP))
-        .and_then(|s| s.bind(&addr.into()))
-        .is_ok()
+    vrf.udp_bind(SocketAddr::new(ip, 0)).is_ok()
 }
 
 /// `host` as an IP address: `10.0.0.1`, `2001:db8::1` or `[2001:db8::1]`.
