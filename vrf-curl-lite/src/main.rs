@@ -18,12 +18,13 @@ use std::time::Instant;
 
 use clap::Parser;
 use vrf_socket::Vrf;
+use vrf_socket::dns::AddressFamily;
 
 use crate::cli::{Cli, Pinned};
 use crate::error::{Failure, code};
 use crate::output::{Sink, Trace};
 use crate::request::Plan;
-use crate::transfer::{Family, HttpChoice, Settings, TlsChoice, Transfer};
+use crate::transfer::{HttpChoice, Settings, TlsChoice, Transfer};
 use crate::writeout::{Info, WriteOut};
 
 fn main() -> ExitCode {
@@ -173,8 +174,8 @@ fn prepare(cli: &Cli) -> Result<Prepared, Failure> {
         source: cli.interface,
         pinned,
         family: match (cli.ipv4, cli.ipv6) {
-            (true, _) => Some(Family::V4),
-            (_, true) => Some(Family::V6),
+            (true, _) => Some(AddressFamily::Ipv4),
+            (_, true) => Some(AddressFamily::Ipv6),
             _ => None,
         },
         http: if cli.http2_prior_knowledge {

@@ -31,7 +31,8 @@ pub struct Settings {
     pub vrf: Vrf,
     pub source: Option<IpAddr>,
     pub pinned: Vec<Pinned>,
-    pub family: Option<Family>,
+    /// `-4`/`-6`.
+    pub family: Option<AddressFamily>,
     pub http: HttpChoice,
     pub follow: bool,
     /// None: no limit.
@@ -43,12 +44,6 @@ pub struct Settings {
     pub tls: Option<TlsChoice>,
     pub meter: bool,
     pub trace: Trace,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Family {
-    V4,
-    V6,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -536,15 +531,8 @@ impl<'a> Transfer<'a> {
         } else {
             if self.resolver.is_none() {
                 // -4/-6, or the family of --interface: only those queries (curl asks only for A with -4).
-                let family = match (s.family, s.source) {
-                    (Some(Family::V4), _) => Some(AddressFamily::Ipv4),
-                    (Some(Family::V6), _) => Some(AddressFamily::Ipv6),
-                    (None, Some(IpAddr::V4(_))) => Some(AddressFamily::Ipv4),
-                    (None, Some(IpAddr::V6(_))) => Some(AddressFamily::Ipv6),
-                    (None, None) => None,
-                };
                 let mut opts = ResolverOptions::default();
-                if let Some(f) = family {
+                if let Some(f) = s.family.or(s.source.map(AddressFamily::of)) {
                     opts = opts.family(f);
                 }
                 let r = s.vrf.resolver_with(&opts).map_err(|e| {
@@ -571,17 +559,16 @@ impl<'a> Transfer<'a> {
         };
         let ips: Vec<IpAddr> = ips
             .into_iter()
-            .filter(|ip| match s.family {
-                Some(Family::V4) => ip.is_ipv4(),
-                Some(Family::V6) => ip.is_ipv6(),
-                None => true,
+            .filter(|&ip| {
+                let family = AddressFamily::of(ip);
+                s.family.is_none_or(|f| f == family)
+                    && s.source.is_none_or(|src| AddressFamily::of(src) == family)
             })
-            .filter(|ip| s.source.is_none_or(|src| src.is_ipv4() == ip.is_ipv4()))
             .collect();
         if ips.is_empty() {
             let why = match (s.family, s.source) {
-                (Some(Family::V4), _) => "no IPv4 address (-4)".to_string(),
-                (Some(Family::V6), _) => "no IPv6 address (-6)".to_string(),
+                (Some(AddressFamily::Ipv4), _) => "no IPv4 address (-4)".to_string(),
+                (Some(AddressFamily::Ipv6), _) => "no IPv6 address (-6)".to_string(),
                 (None, Some(src)) => format!("no address of the family of --interface {src}"),
                 (None, None) => "no address".to_string(),
             };

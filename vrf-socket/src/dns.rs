@@ -157,6 +157,17 @@ pub enum AddressFamily {
     Ipv6,
 }
 
+impl AddressFamily {
+    /// The family of `ip`.
+    pub fn of(ip: IpAddr) -> AddressFamily {
+        if ip.is_ipv4() {
+            AddressFamily::Ipv4
+        } else {
+            AddressFamily::Ipv6
+        }
+    }
+}
+
 const DEFAULT_TIMEOUT: Duration = Duration::from_secs(2);
 const DEFAULT_ATTEMPTS: usize = 2;
 
