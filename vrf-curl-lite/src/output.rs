@@ -133,14 +133,24 @@ pub fn head_text(
         }
     }
     out.extend_from_slice(b"\r\n");
+    push_headers(&mut out, headers, false);
+    out
+}
+
+/// Appends `headers` as `Name: value` lines and the blank line that ends a head, CRLF line ends;
+/// names title-cased (`user-agent` → `User-Agent`) as HTTP/1.1 clients send them, or as they are.
+pub fn push_headers(out: &mut Vec<u8>, headers: &HeaderMap, title_cased: bool) {
     for (name, value) in headers {
-        out.extend_from_slice(name.as_str().as_bytes());
+        if title_cased {
+            out.extend_from_slice(title_case(name.as_str()).as_bytes());
+        } else {
+            out.extend_from_slice(name.as_str().as_bytes());
+        }
         out.extend_from_slice(b": ");
         out.extend_from_slice(value.as_bytes());
         out.extend_from_slice(b"\r\n");
     }
     out.extend_from_slice(b"\r\n");
-    out
 }
 
 /// A header name as HTTP/1.1 clients write it: `user-agent` → `User-Agent`.

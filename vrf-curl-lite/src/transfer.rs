@@ -375,19 +375,8 @@ impl<'a> Transfer<'a> {
             if h2 { "HTTP/2" } else { "HTTP/1.1" }
         )
         .into_bytes();
-        for (n, v) in &headers {
-            // HTTP/1.1 names go out title-cased (`title_case_headers`), HTTP/2 ones lowercase.
-            let name = if h2 {
-                n.as_str().to_string()
-            } else {
-                output::title_case(n.as_str())
-            };
-            trace.extend_from_slice(name.as_bytes());
-            trace.extend_from_slice(b": ");
-            trace.extend_from_slice(v.as_bytes());
-            trace.extend_from_slice(b"\r\n");
-        }
-        trace.extend_from_slice(b"\r\n");
+        // HTTP/1.1 names go out title-cased (`title_case_headers`), HTTP/2 ones lowercase.
+        output::push_headers(&mut trace, &headers, !h2);
         self.settings.trace.lines("> ", &trace);
         self.info.size_request += trace.len() as u64;
         self.info.size_upload += body.as_ref().map_or(0, |b| b.len() as u64);
