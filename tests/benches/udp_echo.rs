@@ -33,7 +33,7 @@ use anyhow::{Context, Result, anyhow, bail, ensure};
 use vrf_lab::bench::median;
 use vrf_lab::{Topology, netns};
 use vrf_socket::Vrf;
-use vrf_socket::pktinfo::{self, VrfMap};
+use vrf_socket::{VrfMap, pktinfo};
 
 const CLIENTS: usize = 4;
 const WINDOW: usize = 16;
@@ -344,8 +344,8 @@ fn server_socket(variant: Variant, port: u16, blue: &str) -> Result<UdpSocket> {
 
 /// Counts whether the datagram that came in on `ifindex` belongs to VRF `blue`.
 fn tally(vrfs: &mut VrfMap, ifindex: Option<NonZeroU32>, blue: &str, stats: &mut Stats) {
-    let in_blue = match ifindex.map(|i| vrfs.vrf_of(i.get())) {
-        Some(Ok(Some(vrf))) => vrf.name() == blue,
+    let in_blue = match vrfs.vrf_of(ifindex) {
+        Ok(Some(vrf)) => vrf.name() == blue,
         _ => false,
     };
     if !in_blue {

@@ -13,7 +13,7 @@ use anyhow::{Context, Result, bail, ensure};
 use vrf_lab::netns::{self, Server};
 use vrf_lab::topology::IcmpCounters;
 use vrf_lab::{PEER_V4, PEER_V6, ROUTER_V4, ROUTER_V6, Site, Topology};
-use vrf_socket::pktinfo::{self, VrfMap};
+use vrf_socket::{AddressFamily, VrfMap, pktinfo};
 use vrf_socket::{ConnectOptions, IcmpKind, Vrf, VrfError, bind_to_index, bound_index, bound_vrf};
 
 pub const TESTS: &[vrf_lab::harness::LabTest] = &[
@@ -66,6 +66,7 @@ struct Fam {
     peer: &'static str,
     any: &'static str,
     v6: bool,
+    family: AddressFamily,
 }
 
 const V4: Fam = Fam {
@@ -73,12 +74,14 @@ const V4: Fam = Fam {
     peer: PEER_V4,
     any: "0.0.0.0",
     v6: false,
+    family: AddressFamily::Ipv4,
 };
 const V6: Fam = Fam {
     router: ROUTER_V6,
     peer: PEER_V6,
     any: "::",
     v6: true,
+    family: AddressFamily::Ipv6,
 };
 const PORT: u16 = 12345;
 const WAIT: Duration = Duration::from_secs(3);
@@ -268,7 +271,7 @@ fn lookup_list_slaves_and_errors() -> Result<()> {
             "{b:?}"
         );
         ensure!(
-            Vrf::by_index(b.index().get())? == b,
+            Vrf::by_index(b.index())? == b,
             "by_index disagrees with by_name"
         );
         let names: Vec<String> = Vrf::list()?.iter().map(|v| v.name().to_string()).collect();
@@ -284,14 +287,14 @@ fn lookup_list_slaves_and_errors() -> Result<()> {
             "{slaves:?}"
         );
         ensure!(
-            Vrf::of_device(slaves[0].index.get())?.as_ref() == Some(&b),
+            Vrf::of_device(slaves[0].index)?.as_ref() == Some(&b),
             "of_device(port) is not its VRF"
         );
         ensure!(
-            Vrf::of_device(b.index().get())?.as_ref() == Some(&b),
+            Vrf::of_device(b.index())?.as_ref() == Some(&b),
             "of_device(vrf) is not itself"
         );
-        ensure!(Vrf::of_device(1)?.is_none(), "lo is in the default VRF");
+        ensure!(Vrf::of_device("lo")?.is_none(), "lo is in the default VRF");
         match Vrf::by_name(&blue.dev) {
             Err(e @ VrfError::NotAVrf { .. }) => {
                 let msg = e.to_string();
@@ -573,10 +576,10 @@ fn udp_ask_from(
 
 /// The name of the VRF of ingress device `ifindex` (as pktinfo reports it), `default`, or the error.
 fn vrf_label(vrfs: &mut VrfMap, ifindex: Option<NonZeroU32>) -> String {
-    match ifindex.map(|i| vrfs.vrf_of(i.get())) {
-        Some(Ok(Some(v))) => v.name().to_string(),
-        Some(Ok(None)) | None => "default".into(),
-        Some(Err(e)) => format!("error {e}"),
+    match vrfs.vrf_of(ifindex) {
+        Ok(Some(v)) => v.name().to_string(),
+        Ok(None) => "default".into(),
+        Err(e) => format!("error {e}"),
     }
 }
 
@@ -812,7 +815,7 @@ fn checksum(data: &[u8]) -> u16 {
 /// Sends one echo request from an ICMP socket of `kind` in `site`'s VRF and waits for the reply.
 fn ping_once(site: &Site, fam: Fam, kind: IcmpKind) -> Result<()> {
     let vrf = Vrf::by_name(&site.vrf)?;
-    let icmp = vrf.icmp_socket_of(fam.v6, kind)?;
+    let icmp = vrf.icmp_socket_of(fam.family, kind)?;
     let s = icmp.socket;
     s.set_read_timeout(Some(WAIT))?;
     let (req_type, reply_type) = if fam.v6 { (128u8, 129u8) } else { (8, 0) };
@@ -849,7 +852,7 @@ fn icmp_raw_and_datagram(fam: Fam) -> Result<()> {
     // The kernel default ping_group_range "1 0" allows no datagram socket: icmp_socket falls back to raw.
     let (blue, red) = (t.blue.clone(), t.red.clone());
     let kind = netns::run_in(&t.router_ns, move || {
-        Ok(Vrf::by_name(&blue.vrf)?.icmp_socket(fam.v6)?.kind)
+        Ok(Vrf::by_name(&blue.vrf)?.icmp_socket(fam.family)?.kind)
     })?;
     ensure!(
         kind == IcmpKind::Raw,
@@ -858,7 +861,7 @@ fn icmp_raw_and_datagram(fam: Fam) -> Result<()> {
     t.router_sysctl("net.ipv4.ping_group_range", "0 2147483647")?;
     let blue = t.blue.clone();
     let kind = netns::run_in(&t.router_ns, move || {
-        Ok(Vrf::by_name(&blue.vrf)?.icmp_socket(fam.v6)?.kind)
+        Ok(Vrf::by_name(&blue.vrf)?.icmp_socket(fam.family)?.kind)
     })?;
     ensure!(
         kind == IcmpKind::Datagram,

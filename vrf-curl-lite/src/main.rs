@@ -17,8 +17,8 @@ use std::process::ExitCode;
 use std::time::Instant;
 
 use clap::Parser;
+use vrf_socket::AddressFamily;
 use vrf_socket::Vrf;
-use vrf_socket::dns::AddressFamily;
 
 use crate::cli::{Cli, Pinned};
 use crate::error::{Failure, code};

@@ -14,7 +14,7 @@ use hyper::client::conn::{http1, http2};
 use hyper_util::rt::{TokioExecutor, TokioIo};
 use tokio::io::{AsyncRead, AsyncWrite};
 use url::Url;
-use vrf_socket::dns::AddressFamily;
+use vrf_socket::AddressFamily;
 use vrf_socket::{ConnectOptions, ResolverOptions, Vrf, VrfResolver};
 
 use crate::cli::Pinned;

@@ -2,7 +2,6 @@
 //! dropping privileges, and exec.
 
 use std::ffi::CString;
-use std::path::Path;
 
 use anyhow::{Context, Result, anyhow, bail};
 use nix::errno::Errno;
@@ -13,10 +12,11 @@ use nix::unistd::{Gid, Group, Uid, User, execvp, initgroups, setgid, setgroups, 
 /// bind-mounted over `/etc/resolv.conf` (as `ip netns exec` does with `/etc/netns/<name>/`), so that
 /// unmodified programs resolve names with the VRF's name servers. Returns the file used, if any.
 pub fn use_vrf_resolv_conf(vrf: &str) -> Result<Option<String>> {
-    let conf = format!("/etc/vrf/{vrf}/resolv.conf");
-    if !Path::new(&conf).is_file() {
+    let conf = vrf_socket::paths::vrf_resolv_conf(vrf);
+    if !conf.is_file() {
         return Ok(None);
     }
+    let conf = conf.display().to_string();
     crate::cgroup::private_mount_namespace()
         .context("a private mount namespace for the VRF's resolv.conf")?;
     mount(

@@ -142,7 +142,7 @@ fn device_in_vrf(vrf: &Vrf, name: &str) -> Result<(String, NonZeroU32)> {
                 devices()
             )
         })?;
-    match Vrf::of_device(index.get()) {
+    match Vrf::of_device(index) {
         Ok(Some(v)) if v.index() == vrf.index() => Ok((name.to_string(), index)),
         Ok(Some(other)) => bail!(
             "-I {name}: device {name} is in VRF {other}, not in VRF {vrf} (the devices of VRF {vrf} are: {})",
@@ -223,7 +223,10 @@ pub struct Opened {
 pub fn open(t: &Target, choice: SocketChoice, ttl: Option<u8>) -> Result<Opened> {
     let socket_of = |kind| -> io::Result<Socket> {
         match &t.device {
-            None => t.vrf.icmp_socket_of(t.v6(), kind).map(|s| s.socket),
+            None => t
+                .vrf
+                .icmp_socket_of(vrf_socket::AddressFamily::of(t.addr), kind)
+                .map(|s| s.socket),
             Some((_, index)) => {
                 let (domain, ty, proto) = icmp_type(t.v6(), kind);
                 let s = Socket::new(domain, ty, Some(proto))?;

@@ -20,7 +20,7 @@ use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr, UdpSocket};
 use std::num::NonZeroU32;
 use std::process::ExitCode;
 
-use vrf_socket::pktinfo::{self, VrfMap};
+use vrf_socket::{VrfMap, pktinfo};
 
 /// Datagrams per `recvmmsg(2)` / `sendmmsg(2)`.
 const BATCH: usize = 32;
@@ -153,10 +153,10 @@ fn serve(socket: &UdpSocket, count: Option<u64>) -> Result<(), Box<dyn Error>> {
 
 /// The name of the VRF that ingress device `ifindex` belongs to, or `default`.
 fn vrf_name(vrfs: &mut VrfMap, ifindex: Option<NonZeroU32>) -> String {
-    match ifindex.map(|i| vrfs.vrf_of(i.get())) {
-        Some(Ok(Some(vrf))) => vrf.name().to_string(),
-        Some(Ok(None)) | None => "default".into(),
-        Some(Err(e)) => {
+    match vrfs.vrf_of(ifindex) {
+        Ok(Some(vrf)) => vrf.name().to_string(),
+        Ok(None) => "default".into(),
+        Err(e) => {
             eprintln!("multi_vrf_echo: looking up the VRF of device {ifindex:?}: {e}");
             "unknown".into()
         }

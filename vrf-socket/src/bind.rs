@@ -23,7 +23,7 @@ pub fn bind_to_index(socket: impl AsFd, index: NonZeroU32) -> io::Result<()> {
         Err(e) if e.raw_os_error() == Some(libc::ENOPROTOOPT) => {
             let link = netlink::get_links(Query::Index(index.get()))?
                 .pop()
-                .ok_or_else(|| io::Error::from(VrfError::NoSuchIndex(index.get())))?;
+                .ok_or_else(|| io::Error::from(VrfError::NoSuchIndex(index)))?;
             s.bind_device(Some(link.name.as_bytes()))
         }
         r => r,
@@ -43,6 +43,9 @@ pub fn bound_index(socket: impl AsFd) -> io::Result<Option<NonZeroU32>> {
 /// The VRF `socket` is scoped to: the VRF it is bound to, or the VRF of the enslaved device it is bound
 /// to. `None` for an unbound socket or one bound to a device in the default VRF.
 ///
+/// `socket` is anything with a file descriptor ([`AsFd`]): a std or socket2 socket, and tokio's
+/// `TcpStream`, `TcpListener` and `UdpSocket` alike (`bound_vrf(&stream)`).
+///
 /// On an accepted TCP connection this tells which VRF it arrived in: with `net.ipv4.tcp_l3mdev_accept=1`
 /// an unbound listener accepts connections from every VRF, and the kernel binds each accepted socket to
 /// the VRF the SYN came through.
@@ -60,7 +63,7 @@ pub fn bound_index(socket: impl AsFd) -> io::Result<Option<NonZeroU32>> {
 /// ```
 pub fn bound_vrf(socket: impl AsFd) -> Result<Option<Vrf>, VrfError> {
     match bound_index(socket)? {
-        Some(index) => Vrf::of_device(index.get()),
+        Some(index) => Vrf::of_device(index),
         None => Ok(None),
     }
 }

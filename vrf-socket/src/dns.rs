@@ -75,6 +75,7 @@ use std::fmt;
 use std::future::Future;
 use std::io;
 use std::net::{IpAddr, Ipv6Addr, SocketAddr, SocketAddrV6};
+use std::num::NonZeroU32;
 use std::path::{Path, PathBuf};
 use std::pin::Pin;
 use std::str::FromStr;
@@ -95,35 +96,18 @@ use hickory_resolver::proto::op::{Query, ResponseCode};
 use hickory_resolver::proto::rr::{Name, RData, RecordType};
 use socket2::{Domain, Protocol, SockAddr, Type};
 
+pub use crate::family::AddressFamily;
 use crate::netlink::{self, Query as LinkQuery};
+use crate::paths::{SYSTEM_HOSTS, resolv_conf_for};
 use crate::socket::ConnectOptions;
 use crate::vrf::Vrf;
 
-/// The system-wide resolver configuration.
-pub const SYSTEM_RESOLV_CONF: &str = "/etc/resolv.conf";
-/// The static host table.
-pub const SYSTEM_HOSTS: &str = "/etc/hosts";
 /// glibc's limit on name servers (`MAXNS`): later `nameserver` lines are ignored.
 const MAX_NAME_SERVERS: usize = 3;
 /// Delay between connection attempts to successive addresses (RFC 8305's recommended 250 ms).
 const CONNECTION_ATTEMPT_DELAY: Duration = Duration::from_millis(250);
 /// TCP connect timeout towards a name server when hickory gives none.
 const NAME_SERVER_CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
-
-/// The resolv.conf of VRF `vrf`: `/etc/vrf/VRF/resolv.conf` if it exists, else `/etc/resolv.conf`.
-pub fn resolv_conf_path(vrf: &str) -> PathBuf {
-    let own = vrf_resolv_conf_path(vrf);
-    if own.exists() {
-        own
-    } else {
-        PathBuf::from(SYSTEM_RESOLV_CONF)
-    }
-}
-
-/// Where VRF `vrf`'s own resolv.conf lives, whether or not it exists.
-fn vrf_resolv_conf_path(vrf: &str) -> PathBuf {
-    Path::new("/etc/vrf").join(vrf).join("resolv.conf")
-}
 
 // --- options ------------------------------------------------------------------------------------
 
@@ -146,26 +130,6 @@ pub struct ResolverOptions {
     /// Only this address family (`-4`/`-6` in the tools): only A or only AAAA queries, and only those
     /// hosts-file entries. `None` (default): both, AAAA and A in parallel.
     pub family: Option<AddressFamily>,
-}
-
-/// An IP address family, for [`ResolverOptions::family`].
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum AddressFamily {
-    /// IPv4: A records.
-    Ipv4,
-    /// IPv6: AAAA records.
-    Ipv6,
-}
-
-impl AddressFamily {
-    /// The family of `ip`.
-    pub fn of(ip: IpAddr) -> AddressFamily {
-        if ip.is_ipv4() {
-            AddressFamily::Ipv4
-        } else {
-            AddressFamily::Ipv6
-        }
-    }
 }
 
 const DEFAULT_TIMEOUT: Duration = Duration::from_secs(2);
@@ -443,8 +407,8 @@ impl VrfRuntimeProvider {
 
     /// Sends everything for `ip` (a link-local name server) through interface `ifindex`, which must be a
     /// device of the VRF (the kernel refuses others with `EINVAL`).
-    pub fn with_scope(mut self, ip: Ipv6Addr, ifindex: u32) -> Self {
-        Arc::make_mut(&mut self.scopes).insert(ip, ifindex);
+    pub fn with_scope(mut self, ip: Ipv6Addr, ifindex: NonZeroU32) -> Self {
+        Arc::make_mut(&mut self.scopes).insert(ip, ifindex.get());
         self
     }
 
@@ -470,14 +434,6 @@ fn scoped(scopes: &HashMap<Ipv6Addr, u32>, addr: SocketAddr) -> SocketAddr {
     }
 }
 
-fn domain_of(addr: &SocketAddr) -> Domain {
-    if addr.is_ipv4() {
-        Domain::IPV4
-    } else {
-        Domain::IPV6
-    }
-}
-
 impl RuntimeProvider for VrfRuntimeProvider {
     type Handle = TokioHandle;
     type Timer = TokioTime;
@@ -497,7 +453,7 @@ impl RuntimeProvider for VrfRuntimeProvider {
         let (vrf, server_addr) = (self.vrf.clone(), self.scoped(server_addr));
         Box::pin(async move {
             let s = vrf.socket(
-                domain_of(&server_addr),
+                Domain::for_address(server_addr),
                 Type::STREAM.nonblocking(),
                 Some(Protocol::TCP),
             )?;
@@ -527,7 +483,7 @@ impl RuntimeProvider for VrfRuntimeProvider {
         let (vrf, scopes) = (self.vrf.clone(), self.scopes.clone());
         Box::pin(async move {
             let s = vrf.socket(
-                domain_of(&local_addr),
+                Domain::for_address(local_addr),
                 Type::DGRAM.nonblocking(),
                 Some(Protocol::UDP),
             )?;
@@ -754,7 +710,7 @@ impl VrfResolver {
         let (conf, conf_path) = match &opts.resolv_conf {
             Some(p) => (ResolvConf::read(p)?, p.clone()),
             None => {
-                let p = resolv_conf_path(vrf.name());
+                let p = resolv_conf_for(vrf.name());
                 match ResolvConf::read(&p) {
                     Ok(c) => (c, p),
                     Err(e) if e.kind() == io::ErrorKind::NotFound => (ResolvConf::default(), p),
@@ -777,7 +733,7 @@ impl VrfResolver {
             match usable(vrf, ns) {
                 Ok(scope) => {
                     if let (IpAddr::V6(v6), Some(index)) = (ns.ip, scope) {
-                        scopes.insert(v6, index);
+                        scopes.insert(v6, index.get());
                     }
                     servers.push(ns.ip);
                 }
@@ -1106,7 +1062,7 @@ impl VrfResolver {
         let vrf = self.inner.vrf.name();
         let fix = format!(
             "put the VRF's servers in {}",
-            vrf_resolv_conf_path(vrf).display()
+            crate::paths::vrf_resolv_conf(vrf).display()
         );
         let cause = if self.inner.skipped.is_empty() {
             format!(
@@ -1232,7 +1188,7 @@ fn read_hosts(path: &Path) -> io::Result<Hosts> {
 
 /// Whether `ns` can be used from `vrf`: `Ok(scope)` with the interface index of a scoped server, or the
 /// reason it cannot.
-fn usable(vrf: &Vrf, ns: &ConfNameServer) -> Result<Option<u32>, String> {
+fn usable(vrf: &Vrf, ns: &ConfNameServer) -> Result<Option<NonZeroU32>, String> {
     let scope = match &ns.scope {
         None => None,
         Some(dev) => Some(scope_in_vrf(vrf, dev)?),
@@ -1244,15 +1200,16 @@ fn usable(vrf: &Vrf, ns: &ConfNameServer) -> Result<Option<u32>, String> {
 }
 
 /// The interface index of `dev` (a name or an index), if it is a device of `vrf`.
-fn scope_in_vrf(vrf: &Vrf, dev: &str) -> Result<u32, String> {
+fn scope_in_vrf(vrf: &Vrf, dev: &str) -> Result<NonZeroU32, String> {
     let index = match dev.parse::<u32>() {
-        Ok(i) => i,
+        Ok(i) => Some(i),
         Err(_) => netlink::get_links(LinkQuery::Name(dev))
             .ok()
             .and_then(|mut l| l.pop())
-            .map(|l| l.index)
-            .ok_or_else(|| format!("has scope {dev:?}, which is not a device"))?,
-    };
+            .map(|l| l.index),
+    }
+    .and_then(NonZeroU32::new)
+    .ok_or_else(|| format!("has scope {dev:?}, which is not a device"))?;
     match Vrf::of_device(index) {
         Ok(Some(v)) if v.index() == vrf.index() => Ok(index),
         Ok(Some(v)) => Err(format!(
@@ -1354,7 +1311,7 @@ fn tcp_socket(
     source: Option<IpAddr>,
 ) -> io::Result<tokio::net::TcpSocket> {
     let s = vrf.socket(
-        domain_of(&addr),
+        Domain::for_address(addr),
         Type::STREAM.nonblocking(),
         Some(Protocol::TCP),
     )?;

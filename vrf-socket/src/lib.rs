@@ -31,8 +31,10 @@ pub mod cmsg;
 #[cfg(feature = "dns")]
 pub mod dns;
 mod error;
+mod family;
 pub mod name;
 mod netlink;
+pub mod paths;
 pub mod pktinfo;
 mod socket;
 mod sys;
@@ -44,6 +46,7 @@ pub use bind::{bind_to_index, bind_to_vrf, bound_index, bound_vrf};
 #[cfg(feature = "dns")]
 pub use dns::{ResolverOptions, VrfResolver};
 pub use error::VrfError;
+pub use family::AddressFamily;
 pub use name::{InvalidName, validate_name};
-pub use socket::{ConnectOptions, IcmpKind, IcmpSocket};
-pub use vrf::{Slave, Vrf};
+pub use socket::{ConnectOptions, IcmpKind, IcmpSocket, icmp_socket_type};
+pub use vrf::{Device, Slave, Vrf, VrfMap};

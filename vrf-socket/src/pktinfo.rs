@@ -7,9 +7,11 @@
 //! (see [`RecvMeta::reply`]) is routed through that VRF, so it reaches the right peer even when several
 //! VRFs use the same addresses.
 //!
+//! [`VrfMap`]: crate::VrfMap
+//!
 //! ```no_run
 //! use std::net::UdpSocket;
-//! use vrf_socket::pktinfo::{self, VrfMap};
+//! use vrf_socket::{VrfMap, pktinfo};
 //!
 //! let socket = UdpSocket::bind("0.0.0.0:5353")?; // with udp_l3mdev_accept=1
 //! pktinfo::enable(&socket)?;
@@ -17,15 +19,15 @@
 //! let mut buf = [0u8; 2048];
 //! loop {
 //!     let meta = pktinfo::recv(&socket, &mut buf)?;
-//!     let vrf = meta.ifindex.map(|i| vrfs.vrf_of(i.get())).transpose()?.flatten();
-//!     println!("{} bytes from {} via VRF {:?}", meta.len, meta.src, vrf.map(|v| v.name()));
+//!     match vrfs.vrf_of(meta.ifindex)? {
+//!         Some(vrf) => println!("{} bytes from {} in VRF {vrf}", meta.len, meta.src),
+//!         None => println!("{} bytes from {} in the default VRF", meta.len, meta.src),
+//!     }
 //!     pktinfo::send(&socket, &meta.reply(&buf[..meta.len]))?;
 //! }
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 
-use std::collections::HashMap;
-use std::collections::hash_map::Entry;
 use std::io;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::num::NonZeroU32;
@@ -34,9 +36,7 @@ use std::os::fd::AsFd;
 use socket2::{Domain, SockAddr, SockRef};
 
 use crate::cmsg::{self, Cmsg, CmsgBuf, CmsgError, CmsgWriter};
-use crate::error::VrfError;
 use crate::sys;
-use crate::vrf::Vrf;
 
 /// Control buffer size for sending: one pktinfo message of either family.
 const SEND_SPACE: usize = cmsg::space(20);
@@ -53,7 +53,8 @@ pub struct RecvMeta {
     pub src: SocketAddr,
     /// The address the datagram was sent to (`ipi_addr` / `ipi6_addr`).
     pub dst: Option<IpAddr>,
-    /// The ingress device (`ipi_ifindex`): for VRF traffic the enslaved port, not the VRF.
+    /// The ingress device (`ipi_ifindex`): for VRF traffic the enslaved port, not the VRF;
+    /// [`VrfMap::vrf_of`](crate::VrfMap::vrf_of) takes it as it is.
     pub ifindex: Option<NonZeroU32>,
 }
 
@@ -249,32 +250,6 @@ pub fn send_batch(socket: impl AsFd, ts: &[Transmit<'_>]) -> io::Result<usize> {
         })
         .collect();
     sys::sendmmsg(socket.as_fd(), &msgs)
-}
-
-/// Maps ingress devices (as pktinfo reports them) to their VRF, asking the kernel once per device.
-///
-/// It asks the network namespace of the calling thread: use it from a thread in the socket's namespace.
-/// Devices can be moved between VRFs; call [`VrfMap::clear`] when the configuration changes (a long-lived
-/// server can clear it on a timer or on rtnetlink link notifications).
-#[derive(Debug, Default)]
-pub struct VrfMap {
-    cache: HashMap<u32, Option<Vrf>>,
-}
-
-impl VrfMap {
-    /// The VRF of device `ifindex` (`None`: the default VRF).
-    pub fn vrf_of(&mut self, ifindex: u32) -> Result<Option<&Vrf>, VrfError> {
-        let vrf = match self.cache.entry(ifindex) {
-            Entry::Occupied(e) => e.into_mut(),
-            Entry::Vacant(e) => e.insert(Vrf::of_device(ifindex)?),
-        };
-        Ok(vrf.as_ref())
-    }
-
-    /// Forgets every answer.
-    pub fn clear(&mut self) {
-        self.cache.clear();
-    }
 }
 
 #[cfg(test)]

@@ -11,6 +11,7 @@ use std::time::Duration;
 use socket2::{Domain, Protocol, SockAddr, Socket, Type};
 
 use crate::bind::bind_to_vrf;
+use crate::family::AddressFamily;
 use crate::vrf::Vrf;
 
 /// Backlog of listeners made by [`Vrf::tcp_listen`].
@@ -60,12 +61,32 @@ pub struct IcmpSocket {
     pub kind: IcmpKind,
 }
 
-fn domain_of(addr: IpAddr) -> Domain {
-    if addr.is_ipv4() {
-        Domain::IPV4
-    } else {
-        Domain::IPV6
+impl IcmpKind {
+    /// The socket type: `SOCK_DGRAM` or `SOCK_RAW`.
+    pub fn socket_type(self) -> Type {
+        match self {
+            IcmpKind::Datagram => Type::DGRAM,
+            IcmpKind::Raw => Type::RAW,
+        }
     }
+}
+
+/// The domain, type and protocol of an ICMP socket of `family` and `kind`: `(AF_INET, SOCK_DGRAM,
+/// IPPROTO_ICMP)` and so on.
+pub fn icmp_socket_type(family: AddressFamily, kind: IcmpKind) -> (Domain, Type, Protocol) {
+    let protocol = match family {
+        AddressFamily::Ipv4 => Protocol::ICMPV4,
+        AddressFamily::Ipv6 => Protocol::ICMPV6,
+    };
+    (family.domain(), kind.socket_type(), protocol)
+}
+
+/// The error of a connect that ran out of time, naming the address and the VRF.
+pub(crate) fn connect_timed_out(vrf: &Vrf, addr: SocketAddr, after: Duration) -> io::Error {
+    io::Error::new(
+        io::ErrorKind::TimedOut,
+        format!("connecting to {addr} in VRF {vrf} timed out after {after:?}"),
+    )
 }
 
 impl Vrf {
@@ -97,7 +118,8 @@ impl Vrf {
         self.tcp_connect_with(addr, &ConnectOptions::default())
     }
 
-    /// Connects over TCP through this VRF, from a chosen source address and/or with a timeout.
+    /// Connects over TCP through this VRF, from a chosen source address and/or with a timeout. A timeout
+    /// is an error of kind [`TimedOut`](io::ErrorKind::TimedOut) that names the address and the VRF.
     ///
     /// ```no_run
     /// use std::time::Duration;
@@ -112,12 +134,18 @@ impl Vrf {
         addr: SocketAddr,
         opts: &ConnectOptions,
     ) -> io::Result<TcpStream> {
-        let s = self.socket(domain_of(addr.ip()), Type::STREAM, Some(Protocol::TCP))?;
+        let s = self.socket(Domain::for_address(addr), Type::STREAM, Some(Protocol::TCP))?;
         if let Some(src) = opts.source {
             s.bind(&SockAddr::from(SocketAddr::new(src, 0)))?;
         }
         match opts.timeout {
-            Some(t) => s.connect_timeout(&addr.into(), t)?,
+            Some(t) => s.connect_timeout(&addr.into(), t).map_err(|e| {
+                if e.kind() == io::ErrorKind::TimedOut {
+                    connect_timed_out(self, addr, t)
+                } else {
+                    e
+                }
+            })?,
             None => s.connect(&addr.into())?,
         }
         Ok(s.into())
@@ -128,7 +156,7 @@ impl Vrf {
     /// Several VRFs can listen on the same address and port at once: sockets bound to different devices do
     /// not conflict.
     pub fn tcp_listen(&self, addr: SocketAddr) -> io::Result<TcpListener> {
-        let s = self.socket(domain_of(addr.ip()), Type::STREAM, Some(Protocol::TCP))?;
+        let s = self.socket(Domain::for_address(addr), Type::STREAM, Some(Protocol::TCP))?;
         s.set_reuse_address(true)?;
         s.bind(&addr.into())?;
         s.listen(BACKLOG)?;
@@ -137,34 +165,26 @@ impl Vrf {
 
     /// A UDP socket on `addr` (port 0: any) that sends and receives only through this VRF.
     pub fn udp_bind(&self, addr: SocketAddr) -> io::Result<UdpSocket> {
-        let s = self.socket(domain_of(addr.ip()), Type::DGRAM, Some(Protocol::UDP))?;
+        let s = self.socket(Domain::for_address(addr), Type::DGRAM, Some(Protocol::UDP))?;
         s.bind(&addr.into())?;
         Ok(s.into())
     }
 
-    /// An ICMP (`v6 == false`) or ICMPv6 socket in this VRF: a datagram ("ping") socket where
+    /// An ICMP socket of `family` (ICMP or ICMPv6) in this VRF: a datagram ("ping") socket where
     /// `net.ipv4.ping_group_range` allows it, else a raw socket. The kernel's default range (`1 0`)
     /// allows nobody, root included, so the raw fallback is the common case.
-    pub fn icmp_socket(&self, v6: bool) -> io::Result<IcmpSocket> {
-        match self.icmp_socket_of(v6, IcmpKind::Datagram) {
+    pub fn icmp_socket(&self, family: AddressFamily) -> io::Result<IcmpSocket> {
+        match self.icmp_socket_of(family, IcmpKind::Datagram) {
             Err(e) if matches!(e.raw_os_error(), Some(libc::EACCES | libc::EPERM)) => {
-                self.icmp_socket_of(v6, IcmpKind::Raw)
+                self.icmp_socket_of(family, IcmpKind::Raw)
             }
             r => r,
         }
     }
 
-    /// An ICMP socket of exactly the given kind in this VRF.
-    pub fn icmp_socket_of(&self, v6: bool, kind: IcmpKind) -> io::Result<IcmpSocket> {
-        let (domain, protocol) = if v6 {
-            (Domain::IPV6, Protocol::ICMPV6)
-        } else {
-            (Domain::IPV4, Protocol::ICMPV4)
-        };
-        let ty = match kind {
-            IcmpKind::Datagram => Type::DGRAM,
-            IcmpKind::Raw => Type::RAW,
-        };
+    /// An ICMP socket of `family` and exactly the given kind in this VRF.
+    pub fn icmp_socket_of(&self, family: AddressFamily, kind: IcmpKind) -> io::Result<IcmpSocket> {
+        let (domain, ty, protocol) = icmp_socket_type(family, kind);
         Ok(IcmpSocket {
             socket: self.socket(domain, ty, Some(protocol))?,
             kind,

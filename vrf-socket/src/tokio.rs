@@ -22,7 +22,7 @@ use tokio::io::Interest;
 use tokio::io::unix::AsyncFd;
 
 use crate::pktinfo::{self, RecvMeta, Transmit};
-use crate::socket::ConnectOptions;
+use crate::socket::{self, ConnectOptions};
 use crate::sys;
 use crate::vrf::Vrf;
 
@@ -36,12 +36,7 @@ pub async fn connect(
     addr: SocketAddr,
     opts: &ConnectOptions,
 ) -> io::Result<tokio::net::TcpStream> {
-    let domain = if addr.is_ipv4() {
-        Domain::IPV4
-    } else {
-        Domain::IPV6
-    };
-    let s = vrf.socket(domain, Type::STREAM, Some(Protocol::TCP))?;
+    let s = vrf.socket(Domain::for_address(addr), Type::STREAM, Some(Protocol::TCP))?;
     s.set_nonblocking(true)?;
     if let Some(src) = opts.source {
         s.bind(&SockAddr::from(SocketAddr::new(src, 0)))?;
@@ -50,12 +45,7 @@ pub async fn connect(
     match opts.timeout {
         Some(t) => tokio::time::timeout(t, socket.connect(addr))
             .await
-            .map_err(|_| {
-                io::Error::new(
-                    io::ErrorKind::TimedOut,
-                    format!("connecting to {addr} in VRF {vrf} timed out"),
-                )
-            })?,
+            .map_err(|_| socket::connect_timed_out(vrf, addr, t))?,
         None => socket.connect(addr).await,
     }
 }

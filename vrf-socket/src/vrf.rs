@@ -1,8 +1,12 @@
-//! VRF devices: look one up by name or index, list them and their slaves, find the VRF of a device.
+//! VRF devices: look one up by name or index, list them and their slaves, find the VRF of a device, and
+//! cache that answer for many devices ([`VrfMap`]).
 //!
 //! Every lookup asks the kernel over rtnetlink (`RTM_GETLINK`) and checks that the device's link kind is
-//! `vrf`; nothing is parsed from `ip` output or sysfs.
+//! `vrf`; nothing is parsed from `ip` output or sysfs. Interface indexes are `NonZeroU32` throughout, as
+//! in socket2: the kernel never gives a device index 0.
 
+use std::collections::HashMap;
+use std::collections::hash_map::Entry;
 use std::fmt;
 use std::num::NonZeroU32;
 
@@ -69,7 +73,7 @@ impl Vrf {
     }
 
     /// Looks up the VRF with interface index `index`.
-    pub fn by_index(index: u32) -> Result<Vrf, VrfError> {
+    pub fn by_index(index: NonZeroU32) -> Result<Vrf, VrfError> {
         let link = get_index(index)?;
         Vrf::from_link(link)
     }
@@ -83,16 +87,35 @@ impl Vrf {
             .collect()
     }
 
-    /// The VRF that device `index` belongs to: the device itself when it is a VRF, its master when that is
-    /// a VRF, `None` when it is in the default VRF.
+    /// The VRF that a device belongs to: the device itself when it is a VRF, its master when that is a
+    /// VRF, `None` when it is in the default VRF. The device is named or given by index:
     ///
-    /// This maps the ingress device that `IP_PKTINFO` reports (an enslaved port) to its VRF.
-    pub fn of_device(index: u32) -> Result<Option<Vrf>, VrfError> {
-        let link = get_index(index)?;
+    /// ```no_run
+    /// use vrf_socket::Vrf;
+    /// match Vrf::of_device("eth1")? {
+    ///     Some(vrf) => println!("eth1 is in VRF {vrf}"),
+    ///     None => println!("eth1 is in the default VRF"),
+    /// }
+    /// # Ok::<(), vrf_socket::VrfError>(())
+    /// ```
+    ///
+    /// By index, this maps the ingress device that `IP_PKTINFO` reports (an enslaved port) to its VRF
+    /// (see [`VrfMap`] to ask once per device). Fails with [`VrfError::NoSuchDevice`] or
+    /// [`VrfError::NoSuchIndex`] when there is no such device.
+    pub fn of_device<'a>(device: impl Into<Device<'a>>) -> Result<Option<Vrf>, VrfError> {
+        let link = match device.into() {
+            Device::Index(index) => get_index(index)?,
+            Device::Name(name) => {
+                validate_name(name)?;
+                netlink::get_links(Query::Name(name))?
+                    .pop()
+                    .ok_or_else(|| VrfError::NoSuchDevice(name.to_string()))?
+            }
+        };
         if link.is_vrf() {
             return Vrf::from_link(link).map(Some);
         }
-        match link.master {
+        match link.master.and_then(NonZeroU32::new) {
             Some(m) => {
                 let master = get_index(m)?;
                 Ok(if master.is_vrf() {
@@ -154,6 +177,7 @@ impl Vrf {
         if !link.is_vrf() {
             let master = link
                 .master
+                .and_then(NonZeroU32::new)
                 .and_then(|m| get_index(m).ok())
                 .filter(LinkDesc::is_vrf)
                 .map(|m| m.name);
@@ -163,7 +187,12 @@ impl Vrf {
                 master,
             });
         }
-        let index = NonZeroU32::new(link.index).ok_or(VrfError::NoSuchIndex(0))?;
+        let index = NonZeroU32::new(link.index).ok_or_else(|| {
+            VrfError::Io(std::io::Error::new(
+                std::io::ErrorKind::InvalidData,
+                format!("the kernel described VRF {:?} with ifindex 0", link.name),
+            ))
+        })?;
         Ok(Vrf {
             index,
             table: link.table.unwrap_or(0),
@@ -173,18 +202,99 @@ impl Vrf {
     }
 }
 
+/// The VRF's device name (`blue`), nothing else: what messages and `ip` commands need.
+///
+/// ```no_run
+/// let blue = vrf_socket::Vrf::by_name("blue")?;
+/// assert_eq!(format!("VRF {blue}"), "VRF blue");
+/// # Ok::<(), vrf_socket::VrfError>(())
+/// ```
 impl fmt::Display for Vrf {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(&self.name)
     }
 }
 
-fn get_index(index: u32) -> Result<LinkDesc, VrfError> {
+/// A network device, by name or by interface index: what [`Vrf::of_device`] takes. Made by `From`
+/// from a `&str`, a `&String` or a `NonZeroU32`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Device<'a> {
+    /// The device called this (`eth1`).
+    Name(&'a str),
+    /// The device with this interface index.
+    Index(NonZeroU32),
+}
+
+impl<'a> From<&'a str> for Device<'a> {
+    fn from(name: &'a str) -> Self {
+        Device::Name(name)
+    }
+}
+
+impl<'a> From<&'a String> for Device<'a> {
+    fn from(name: &'a String) -> Self {
+        Device::Name(name)
+    }
+}
+
+impl From<NonZeroU32> for Device<'_> {
+    fn from(index: NonZeroU32) -> Self {
+        Device::Index(index)
+    }
+}
+
+/// Maps devices (e.g. the ingress devices that pktinfo reports) to their VRF, asking the kernel once per
+/// device.
+///
+/// It asks the network namespace of the calling thread: use it from a thread in the socket's namespace.
+/// Devices can be moved between VRFs; call [`VrfMap::clear`] when the configuration changes (a long-lived
+/// server can clear it on a timer or on rtnetlink link notifications).
+///
+/// ```no_run
+/// # fn f(meta: vrf_socket::pktinfo::RecvMeta) -> Result<(), vrf_socket::VrfError> {
+/// let mut vrfs = vrf_socket::VrfMap::default();
+/// match vrfs.vrf_of(meta.ifindex)? {
+///     Some(vrf) => println!("from {} in VRF {vrf}", meta.src),
+///     None => println!("from {} in the default VRF", meta.src),
+/// }
+/// # Ok(())
+/// # }
+/// ```
+#[derive(Debug, Default)]
+pub struct VrfMap {
+    cache: HashMap<NonZeroU32, Option<Vrf>>,
+}
+
+impl VrfMap {
+    /// The VRF of device `ifindex` (`None`: the default VRF). Takes a `NonZeroU32` or an
+    /// `Option<NonZeroU32>` (as [`RecvMeta::ifindex`](crate::pktinfo::RecvMeta::ifindex) is): no device
+    /// is the default VRF.
+    pub fn vrf_of(
+        &mut self,
+        ifindex: impl Into<Option<NonZeroU32>>,
+    ) -> Result<Option<&Vrf>, VrfError> {
+        let Some(ifindex) = ifindex.into() else {
+            return Ok(None);
+        };
+        let vrf = match self.cache.entry(ifindex) {
+            Entry::Occupied(e) => e.into_mut(),
+            Entry::Vacant(e) => e.insert(Vrf::of_device(ifindex)?),
+        };
+        Ok(vrf.as_ref())
+    }
+
+    /// Forgets every answer.
+    pub fn clear(&mut self) {
+        self.cache.clear();
+    }
+}
+
+fn get_index(index: NonZeroU32) -> Result<LinkDesc, VrfError> {
     // The kernel's ifindex is a positive `int`: larger values would reach it as negative (EINVAL).
-    if index == 0 || index > i32::MAX as u32 {
+    if index.get() > i32::MAX as u32 {
         return Err(VrfError::NoSuchIndex(index));
     }
-    netlink::get_links(Query::Index(index))?
+    netlink::get_links(Query::Index(index.get()))?
         .pop()
         .ok_or(VrfError::NoSuchIndex(index))
 }
@@ -193,16 +303,30 @@ fn get_index(index: u32) -> Result<LinkDesc, VrfError> {
 mod tests {
     use super::*;
 
+    const LO: NonZeroU32 = NonZeroU32::MIN;
+
     // The host kernel (even without VRF support) has `lo`: enough to test the "not a VRF" and "not found"
-    // paths against a real kernel. VRF behaviour itself is tested in the lab (tests/lab/).
+    // paths against a real kernel. VRF behaviour itself is tested in the lab.
     #[test]
     fn lo_is_not_a_vrf() {
         match Vrf::by_name("lo") {
             Err(VrfError::NotAVrf { name, .. }) => assert_eq!(name, "lo"),
             other => panic!("expected NotAVrf, got {other:?}"),
         }
-        assert!(matches!(Vrf::by_index(1), Err(VrfError::NotAVrf { .. })));
-        assert_eq!(Vrf::of_device(1).unwrap(), None, "lo is in the default VRF");
+        assert!(matches!(Vrf::by_index(LO), Err(VrfError::NotAVrf { .. })));
+        assert_eq!(
+            Vrf::of_device(LO).unwrap(),
+            None,
+            "lo is in the default VRF"
+        );
+        assert_eq!(Vrf::of_device("lo").unwrap(), None, "by name too");
+        let mut map = VrfMap::default();
+        assert_eq!(map.vrf_of(LO).unwrap(), None);
+        assert_eq!(
+            map.vrf_of(None).unwrap(),
+            None,
+            "no device: the default VRF"
+        );
     }
 
     #[test]
@@ -214,10 +338,16 @@ mod tests {
             "VRF \"nosuchvrf0\" not found (create it: ip link add nosuchvrf0 type vrf table N)"
         );
         assert!(matches!(Vrf::by_name("a/b"), Err(VrfError::InvalidName(_))));
-        assert!(matches!(Vrf::by_index(0), Err(VrfError::NoSuchIndex(0))));
+        let huge = NonZeroU32::MAX;
+        assert!(matches!(Vrf::by_index(huge), Err(VrfError::NoSuchIndex(i)) if i == huge));
+        let e = Vrf::of_device("nosuchdev0").unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "no device named \"nosuchdev0\" (ip link show lists the devices)"
+        );
         assert!(matches!(
-            Vrf::by_index(u32::MAX),
-            Err(VrfError::NoSuchIndex(_))
+            Vrf::of_device("a b"),
+            Err(VrfError::InvalidName(_))
         ));
     }
 }
