@@ -35,7 +35,7 @@ use std::os::fd::AsFd;
 
 use socket2::{Domain, SockAddr, SockRef};
 
-use crate::cmsg::{self, Cmsg, CmsgBuf, CmsgError, CmsgWriter};
+use crate::cmsg::{self, Cmsg, CmsgBuf, CmsgError, CmsgWriter, Received};
 use crate::sys;
 
 /// Control buffer size for sending: one pktinfo message of either family.
@@ -70,8 +70,8 @@ impl RecvMeta {
         }
     }
 
-    fn from_received(r: &sys::Received, buf_len: usize, control: &[u8]) -> io::Result<RecvMeta> {
-        let src = r.src.as_socket().ok_or_else(|| {
+    fn from_received(r: &Received, buf_len: usize, control: &[u8]) -> io::Result<RecvMeta> {
+        let src = r.src.ok_or_else(|| {
             io::Error::new(io::ErrorKind::InvalidData, "datagram from a non-IP address")
         })?;
         let mut meta = RecvMeta {
@@ -81,7 +81,7 @@ impl RecvMeta {
             dst: None,
             ifindex: None,
         };
-        for c in cmsg::decode(&control[..r.control_len], r.flags) {
+        for c in r.cmsgs(control) {
             match c.map_err(cmsg_error)? {
                 Cmsg::PktInfoV4 { ifindex, addr, .. } => {
                     meta.dst = Some(IpAddr::V4(addr));
@@ -180,13 +180,7 @@ pub fn enable(socket: impl AsFd) -> io::Result<()> {
 pub fn recv(socket: impl AsFd, buf: &mut [u8]) -> io::Result<RecvMeta> {
     let mut control = CmsgBuf::<{ cmsg::RECV_SPACE }>::default();
     let len = buf.len();
-    let r = sys::recvmsg(
-        socket.as_fd(),
-        sys::RecvMsg {
-            payload: buf,
-            control: &mut control.0,
-        },
-    )?;
+    let r = cmsg::recvmsg(socket, buf, &mut control.0, libc::MSG_TRUNC)?;
     RecvMeta::from_received(&r, len, &control.0)
 }
 

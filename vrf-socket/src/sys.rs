@@ -10,6 +10,8 @@ use std::ptr;
 
 use socket2::{SockAddr, SockAddrStorage};
 
+use crate::cmsg::Received;
+
 /// One datagram to send: payload, destination and an encoded control buffer.
 #[derive(Debug)]
 pub(crate) struct SendMsg<'a> {
@@ -22,20 +24,8 @@ pub(crate) struct SendMsg<'a> {
 #[derive(Debug)]
 pub(crate) struct RecvMsg<'a> {
     pub payload: &'a mut [u8],
-    /// Must be aligned for `cmsghdr` (see `cmsg::CmsgBuf`).
+    /// The kernel needs no alignment here (`put_cmsg` copies bytes), nor does `cmsg::decode`.
     pub control: &'a mut [u8],
-}
-
-/// What the kernel filled in for one received datagram.
-#[derive(Debug)]
-pub(crate) struct Received {
-    /// Bytes of payload (the datagram's full size when `MSG_TRUNC` is set in `flags`).
-    pub len: usize,
-    pub src: SockAddr,
-    /// `msg_flags`: `MSG_TRUNC`, `MSG_CTRUNC` …
-    pub flags: i32,
-    /// Bytes of control data written.
-    pub control_len: usize,
 }
 
 fn msghdr(
@@ -60,9 +50,9 @@ fn msghdr(
     h
 }
 
-/// `recvmsg(2)` of one datagram with its control messages. `MSG_TRUNC` in the flags reports a payload
-/// larger than the buffer.
-pub(crate) fn recvmsg(fd: BorrowedFd<'_>, msg: RecvMsg<'_>) -> io::Result<Received> {
+/// `recvmsg(2)` of one datagram with its control messages, with `flags` (`MSG_TRUNC`, `MSG_ERRQUEUE`,
+/// `MSG_DONTWAIT` …) as the caller asks.
+pub(crate) fn recvmsg(fd: BorrowedFd<'_>, msg: RecvMsg<'_>, flags: i32) -> io::Result<Received> {
     let mut storage = SockAddrStorage::zeroed();
     let mut iov = libc::iovec {
         iov_base: msg.payload.as_mut_ptr().cast(),
@@ -77,18 +67,24 @@ pub(crate) fn recvmsg(fd: BorrowedFd<'_>, msg: RecvMsg<'_>) -> io::Result<Receiv
     );
     // SAFETY: every pointer in `h` points into a live buffer of the stated length, borrowed mutably for
     // the duration of the call; the kernel writes at most those lengths.
-    let n = unsafe { libc::recvmsg(fd.as_raw_fd(), &mut h, libc::MSG_TRUNC) };
+    let n = unsafe { libc::recvmsg(fd.as_raw_fd(), &mut h, flags) };
     if n < 0 {
         return Err(io::Error::last_os_error());
     }
     // SAFETY: the kernel initialised `storage` as the address family it set, with length msg_namelen.
     let src = unsafe { SockAddr::new(storage, h.msg_namelen) };
-    Ok(Received {
-        len: n as usize,
-        src,
+    Ok(received(n as usize, &src, &h))
+}
+
+/// What `recvmsg`/`recvmmsg` reported for one message: `len` bytes, its header and its source.
+fn received(len: usize, src: &SockAddr, h: &libc::msghdr) -> Received {
+    Received {
+        len,
+        // An unnamed sender (msg_namelen 0, e.g. a connected stream) or one that is not IP has no address.
+        src: src.as_socket(),
         flags: h.msg_flags,
         control_len: h.msg_controllen,
-    })
+    }
 }
 
 /// `sendmsg(2)` of one datagram with control messages.
@@ -156,12 +152,10 @@ pub(crate) fn recvmmsg(fd: BorrowedFd<'_>, msgs: &mut [RecvMsg<'_>]) -> io::Resu
         .iter()
         .zip(storages)
         .take(got as usize)
-        .map(|(h, storage)| Received {
-            len: h.msg_len as usize,
+        .map(|(h, storage)| {
             // SAFETY: the kernel initialised this storage as the address of datagram i, of msg_namelen bytes.
-            src: unsafe { SockAddr::new(storage, h.msg_hdr.msg_namelen) },
-            flags: h.msg_hdr.msg_flags,
-            control_len: h.msg_hdr.msg_controllen,
+            let src = unsafe { SockAddr::new(storage, h.msg_hdr.msg_namelen) };
+            received(h.msg_len as usize, &src, &h.msg_hdr)
         })
         .collect())
 }
