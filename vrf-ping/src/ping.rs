@@ -7,18 +7,18 @@
 //! request when replies come back at once (`sendto`, `recvmsg`), and the flood's dots are written in
 //! batches instead of one `write` per character.
 
-use std::io::{IoSliceMut, Write};
+use std::io::{self, Write};
 use std::net::IpAddr;
-use std::os::fd::{AsFd, AsRawFd, OwnedFd};
+use std::os::fd::{AsFd, OwnedFd};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use anyhow::Result;
 use nix::errno::Errno;
 use nix::poll::{PollFd, PollFlags};
-use nix::sys::socket::{ControlMessageOwned, MsgFlags, SockaddrStorage, recvmsg};
 use nix::sys::time::TimeSpec;
 use socket2::SockAddr;
 use vrf_socket::IcmpKind;
+use vrf_socket::cmsg::{self, Cmsg, CmsgBuf};
 
 use crate::icmp::{self, Framing, Request};
 use crate::resolve;
@@ -117,7 +117,8 @@ struct Pinger<'a> {
     wake: OwnedFd,
     out: Out,
     buf: Vec<u8>,
-    cmsg: Vec<u8>,
+    /// Receive time, TTL or hop limit, or an extended error with its offender.
+    cmsg: CmsgBuf<{ cmsg::RECV_SPACE }>,
     /// The last address printed and its text (iputils caches one too).
     last_name: Option<(IpAddr, String)>,
 }
@@ -152,14 +153,7 @@ impl<'a> Pinger<'a> {
             out: Out::new(cfg.flood && !cfg.quiet),
             // IP header with options, ICMP header, data, and room for a larger answer than asked.
             buf: vec![0; cfg.size + 8 + 60 + 512],
-            // Receive time, TTL, or an extended error with its offender, and room to spare.
-            cmsg: nix::cmsg_space!(
-                TimeSpec,
-                libc::c_int,
-                libc::sock_extended_err,
-                libc::sockaddr_in6,
-                [u8; 64]
-            ),
+            cmsg: CmsgBuf::default(),
             last_name: None,
         }
     }
@@ -288,7 +282,7 @@ impl<'a> Pinger<'a> {
 
     /// Takes one packet (or the pending errors) without waiting; false when there was nothing.
     fn receive(&mut self) -> Result<bool> {
-        match recv_packet(self.socket.as_raw_fd(), &mut self.buf, &mut self.cmsg) {
+        match recv_packet(&self.socket, &mut self.buf, &mut self.cmsg.0) {
             Received::Packet(p) => self.reply(p),
             Received::Nothing => return Ok(false),
             Received::Interrupted => {}
@@ -296,7 +290,7 @@ impl<'a> Pinger<'a> {
                 // A pending ICMP error reported through the normal queue: the details wait on the
                 // error queue.
                 if self.drain_errors() == 0 && !self.cfg.quiet {
-                    eprintln!("vrf-ping: recvmsg: {}", e.desc());
+                    eprintln!("vrf-ping: recvmsg: {}", strerror(&e));
                 }
             }
         }
@@ -315,13 +309,13 @@ impl<'a> Pinger<'a> {
             return;
         };
         let rtt = self.timing.then(|| {
-            let now = match stamp {
-                Some(ts) => ts.tv_sec() as u64 * 1_000_000_000 + ts.tv_nsec() as u64,
-                None => SystemTime::now()
-                    .duration_since(UNIX_EPOCH)
-                    .unwrap_or_default()
-                    .as_nanos() as u64,
-            };
+            let now = stamp
+                .unwrap_or_else(|| {
+                    SystemTime::now()
+                        .duration_since(UNIX_EPOCH)
+                        .unwrap_or_default()
+                })
+                .as_nanos() as u64;
             Duration::from_nanos(now.saturating_sub(self.sent_at[usize::from(r.seq)]))
         });
         let seen = self.stats.reply(r.seq, rtt, r.bad_checksum);
@@ -343,7 +337,7 @@ impl<'a> Pinger<'a> {
             self.name(from),
             r.seq
         );
-        if let Some(ttl) = r.ttl.map(i32::from).or(ttl) {
+        if let Some(ttl) = r.ttl.or(ttl) {
             line += &format!(" ttl={ttl}");
         }
         if r.len < self.cfg.size + icmp::HEADER_LEN {
@@ -368,59 +362,35 @@ impl<'a> Pinger<'a> {
     /// Reads the socket's error queue: ICMP errors about our requests and local errors. Returns how
     /// many ICMP errors were ours.
     fn drain_errors(&mut self) -> u64 {
-        let fd = self.socket.as_raw_fd();
         let mut ours = 0;
         loop {
-            let (len, original_dst, err, offender) = {
-                let mut iov = [IoSliceMut::new(&mut self.buf)];
-                let flags = MsgFlags::MSG_ERRQUEUE | MsgFlags::MSG_DONTWAIT;
-                let Ok(msg) = recvmsg::<SockaddrStorage>(fd, &mut iov, Some(&mut self.cmsg), flags)
-                else {
-                    return ours;
-                };
-                let mut found = None;
-                if let Ok(cmsgs) = msg.cmsgs() {
-                    for c in cmsgs {
-                        match c {
-                            ControlMessageOwned::Ipv4RecvErr(e, off) => {
-                                found = Some((
-                                    e,
-                                    off.map(|a| {
-                                        IpAddr::from(u32::from_be(a.sin_addr.s_addr).to_be_bytes())
-                                    }),
-                                ));
-                            }
-                            ControlMessageOwned::Ipv6RecvErr(e, off) => {
-                                found = Some((e, off.map(|a| IpAddr::from(a.sin6_addr.s6_addr))));
-                            }
-                            _ => {}
-                        }
-                    }
-                }
-                let Some((err, offender)) = found else {
-                    continue;
-                };
-                (
-                    msg.bytes,
-                    msg.address.as_ref().and_then(ip_of),
-                    err,
-                    offender,
-                )
+            let flags = libc::MSG_ERRQUEUE | libc::MSG_DONTWAIT;
+            let Ok(msg) = cmsg::recvmsg(&self.socket, &mut self.buf, &mut self.cmsg.0, flags)
+            else {
+                return ours;
             };
-            match err.ee_origin {
+            let Some(err) = msg.cmsgs(&self.cmsg.0).find_map(|c| match c {
+                Ok(Cmsg::RecvErr(e)) => Some(e),
+                _ => None,
+            }) else {
+                continue;
+            };
+            let (len, original_dst) = (msg.len, msg.src.map(|a| a.ip()));
+            let offender = err.offender.map(|a| a.ip());
+            match err.origin {
                 libc::SO_EE_ORIGIN_LOCAL => {
                     self.stats.errors += 1;
                     if self.cfg.flood {
                         self.out.mark(b"E");
                     } else if !self.cfg.quiet {
-                        let what = if err.ee_errno == libc::EMSGSIZE as u32 {
+                        let what = if err.errno == libc::EMSGSIZE as u32 {
                             if self.t.v6() {
-                                format!("message too long, mtu: {}", err.ee_info)
+                                format!("message too long, mtu: {}", err.info)
                             } else {
-                                format!("message too long, mtu={}", err.ee_info)
+                                format!("message too long, mtu={}", err.info)
                             }
                         } else {
-                            Errno::from_raw(err.ee_errno as i32).desc().to_string()
+                            strerror(&err.error())
                         };
                         eprintln!("vrf-ping: local error: {what}");
                     }
@@ -451,9 +421,9 @@ impl<'a> Pinger<'a> {
                         continue;
                     }
                     let what = if v6 {
-                        icmp::describe_v6(err.ee_type, err.ee_code, err.ee_info)
+                        icmp::describe_v6(err.kind, err.code, err.info)
                     } else {
-                        icmp::describe_v4(err.ee_type, err.ee_code, err.ee_info)
+                        icmp::describe_v4(err.kind, err.code, err.info)
                     };
                     let from = offender.map_or_else(|| "?".to_string(), |a| self.name(a));
                     self.out
@@ -526,42 +496,37 @@ enum Received {
     Packet(Packet),
     Nothing,
     Interrupted,
-    Failed(Errno),
+    Failed(io::Error),
 }
 
 /// A received packet (its bytes are at the start of the buffer) and what came with it.
 struct Packet {
     len: usize,
     from: Option<IpAddr>,
-    /// The kernel's receive time (`SO_TIMESTAMPNS`).
-    stamp: Option<TimeSpec>,
+    /// The kernel's receive time (`SO_TIMESTAMPNS`), since the epoch.
+    stamp: Option<Duration>,
     /// TTL or hop limit from a control message.
-    ttl: Option<i32>,
+    ttl: Option<u8>,
 }
 
-fn recv_packet(fd: std::os::fd::RawFd, buf: &mut [u8], cmsg: &mut [u8]) -> Received {
-    let mut iov = [IoSliceMut::new(buf)];
-    let msg = match recvmsg::<SockaddrStorage>(fd, &mut iov, Some(cmsg), MsgFlags::MSG_DONTWAIT) {
+fn recv_packet(socket: &socket2::Socket, buf: &mut [u8], control: &mut [u8]) -> Received {
+    let msg = match cmsg::recvmsg(socket, buf, control, libc::MSG_DONTWAIT) {
         Ok(msg) => msg,
-        Err(Errno::EAGAIN) => return Received::Nothing,
-        Err(Errno::EINTR) => return Received::Interrupted,
+        Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Received::Nothing,
+        Err(e) if e.kind() == io::ErrorKind::Interrupted => return Received::Interrupted,
         Err(e) => return Received::Failed(e),
     };
     let mut p = Packet {
-        len: msg.bytes,
-        from: msg.address.as_ref().and_then(ip_of),
+        len: msg.len,
+        from: msg.src.map(|a| a.ip()),
         stamp: None,
         ttl: None,
     };
-    if let Ok(cmsgs) = msg.cmsgs() {
-        for c in cmsgs {
-            match c {
-                ControlMessageOwned::ScmTimestampns(ts) => p.stamp = Some(ts),
-                ControlMessageOwned::Ipv4Ttl(t) | ControlMessageOwned::Ipv6HopLimit(t) => {
-                    p.ttl = Some(t)
-                }
-                _ => {}
-            }
+    for c in msg.cmsgs(control) {
+        match c {
+            Ok(Cmsg::TimestampNs(t)) => p.stamp = Some(t),
+            Ok(Cmsg::Ttl(t) | Cmsg::HopLimit(t)) => p.ttl = Some(t),
+            _ => {}
         }
     }
     Received::Packet(p)
@@ -573,14 +538,6 @@ fn transient(e: &std::io::Error) -> bool {
         e.raw_os_error(),
         Some(libc::EAGAIN | libc::ENOBUFS | libc::ENOMEM | libc::EINTR)
     )
-}
-
-fn ip_of(a: &SockaddrStorage) -> Option<IpAddr> {
-    if let Some(v4) = a.as_sockaddr_in() {
-        Some(IpAddr::V4(v4.ip()))
-    } else {
-        a.as_sockaddr_in6().map(|v6| IpAddr::V6(v6.ip()))
-    }
 }
 
 /// The subnet-router anycast address of a /64 (interface id zero): replies come from another address.
