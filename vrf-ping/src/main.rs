@@ -1,9 +1,10 @@
-//! `vrf-ping`: an iputils-compatible ping that lives inside a VRF.
+//! `vrf-ping`: an iputils-compatible ping, from a VRF or from the default VRF.
 
 mod icmp;
 mod ping;
 mod resolve;
 mod setup;
+mod signals;
 mod stats;
 mod sys;
 
@@ -12,10 +13,11 @@ use std::time::Duration;
 
 use anyhow::{Result, bail};
 use clap::{ArgAction, Parser};
+use vrf_socket::AddressFamily;
 
 use crate::ping::Config;
-use crate::resolve::Family;
 use crate::setup::SocketChoice;
+use crate::signals::Signals;
 
 /// Exit status for errors other than "no reply" (iputils' 2).
 const EXIT_ERROR: u8 = 2;
@@ -24,14 +26,20 @@ const EXIT_ERROR: u8 = 2;
 #[command(
     name = "vrf-ping",
     version,
-    about = "Send ICMP echo requests inside a VRF, like iputils ping",
-    long_about = "Send ICMP ECHO_REQUEST packets to a host through a Linux VRF, with iputils ping's options \
-        and output.\n\n\
-        Every socket (the ICMP socket, the UDP probe that picks the source address, DNS) is bound to the \
-        VRF, so the requests route with the VRF's table and only replies that come back through the VRF \
-        count: two VRFs that use the same addresses reach two different hosts. -I ADDRESS binds a source \
-        address of the VRF (IPv4 or IPv6), -I DEVICE one of its devices. DESTINATION is an address, or a \
-        name resolved with the VRF's own name servers (/etc/vrf/VRF/resolv.conf).\n\n\
+    about = "Send ICMP echo requests like iputils ping, from a VRF or from the default VRF",
+    long_about = "Send ICMP ECHO_REQUEST packets to a host, with iputils ping's options, output and exit \
+        status, from a Linux VRF or from the default VRF.\n\n\
+        Without -V, vrf-ping stands in for ping: it pings from the default VRF (sockets bound to no VRF) \
+        and resolves names with glibc, as iputils does. -I DEVICE then chooses as `ping -I` does: a VRF \
+        device (-I blue) selects that VRF; a device enslaved to a VRF selects its VRF and sends through \
+        that device; any other device is bound to as iputils binds it. -I ADDRESS is a source address \
+        of the default VRF.\n\n\
+        With -V VRF, every socket (the ICMP socket, the UDP probe that picks the source address, DNS) is \
+        bound to the VRF, so the requests route with the VRF's table and only replies that come back \
+        through the VRF count: two VRFs that use the same addresses reach two different hosts. -I \
+        ADDRESS binds a source address of the VRF (IPv4 or IPv6), -I DEVICE the VRF or one of its \
+        devices. In a VRF (-V, or -I naming a VRF or one of its devices), DESTINATION is resolved with \
+        the VRF's own name servers (/etc/vrf/VRF/resolv.conf).\n\n\
         The ICMP socket is a datagram (\"ping\") socket where net.ipv4.ping_group_range allows the \
         caller's group, which needs no privilege, and a raw socket otherwise (root or CAP_NET_RAW); the \
         kernel's default range \"1 0\" allows nobody, root included. --socket forces one.\n\n\
@@ -42,16 +50,20 @@ const EXIT_ERROR: u8 = 2;
     after_help = "Exit status: 0 when replies arrived (with -w: at least COUNT), 1 when none did, 2 on other \
         errors (unknown or down VRF, device not in the VRF, name not found, no route, no permission).\n\n\
         Differences from iputils ping: -V names the VRF (the version is --version); -v says on stderr \
-        which VRF, socket and identifier are used.\n\n\
-        Examples:\n  vrf-ping -V blue 10.99.0.2\n  vrf-ping -V blue -c 3 -i 0.2 -I 10.99.0.1 10.99.0.2\n  \
-        vrf-ping -V red -6 -c 3 fd00:99::2\n  vrf-ping --vrf blue -c 1 -W 2 router.example\n  \
+        which VRF (or the default VRF), socket and identifier are used.\n\n\
+        Examples:\n  vrf-ping -c 3 192.0.2.1                  the default VRF, as ping\n  \
+        vrf-ping -I blue 10.99.0.2                VRF blue, as ping -I blue\n  \
+        vrf-ping -I veth-red -6 fd00:99::2        VRF red, through its device veth-red\n  \
+        vrf-ping -V blue -c 3 -i 0.2 -I 10.99.0.1 10.99.0.2\n  \
+        vrf-ping --vrf blue -c 1 -W 2 router.example\n  \
         vrf-ping -V blue -f -c 10000 10.99.0.2",
     disable_version_flag = true
 )]
 struct Cli {
-    /// The VRF to ping from (a device made by `ip link add NAME type vrf table N`).
+    /// The VRF to ping from (a device made by `ip link add NAME type vrf table N`); without it, the
+    /// default VRF, or the VRF of the -I device.
     #[arg(short = 'V', long, value_name = "VRF")]
-    vrf: String,
+    vrf: Option<String>,
     /// Use IPv4 only.
     #[arg(short = '4', conflicts_with = "ipv6")]
     ipv4: bool,
@@ -86,20 +98,21 @@ struct Cli {
     /// request and erases it on the reply. Root only.
     #[arg(short = 'f')]
     flood: bool,
-    /// Source: an ADDRESS of the VRF to send from, or a DEVICE (the VRF or one enslaved to it) to send
-    /// through.
+    /// Source: an ADDRESS to send from, or a DEVICE to send through (a VRF device selects that VRF, a
+    /// device enslaved to a VRF selects its VRF). With -V: an address or device of that VRF.
     #[arg(short = 'I', value_name = "ADDRESS|DEVICE")]
     interface: Option<String>,
     /// Which ICMP socket: auto (datagram if ping_group_range allows, else raw), dgram or raw.
     #[arg(long, value_enum, value_name = "KIND", default_value = "auto")]
     socket: SocketChoice,
-    /// Say on stderr which VRF, socket, identifier and source address are used.
+    /// Say on stderr which VRF (or the default VRF), socket, identifier and source address are used.
     #[arg(short = 'v', long)]
     verbose: bool,
     /// Print the version.
     #[arg(long, action = ArgAction::Version)]
     version: Option<bool>,
-    /// The host to ping: an address, or a name resolved inside the VRF.
+    /// The host to ping: an address, or a name (resolved inside the VRF, or by glibc in the default
+    /// VRF).
     destination: String,
 }
 
@@ -142,34 +155,34 @@ fn run(cli: Cli) -> Result<u8> {
         bail!("cannot flood; minimal interval allowed for user is 2ms");
     }
     let family = match (cli.ipv4, cli.ipv6) {
-        (true, _) => Some(Family::V4),
-        (_, true) => Some(Family::V6),
+        (true, _) => Some(AddressFamily::Ipv4),
+        (_, true) => Some(AddressFamily::Ipv6),
         _ => None,
     };
-    let vrf = vrf_socket::Vrf::up_by_name(&cli.vrf)?;
-    let target = setup::target(vrf, &cli.destination, family, cli.interface.as_deref())?;
+    let scope = setup::scope(cli.vrf.as_deref(), cli.interface.as_deref())?;
+    let target = setup::target(scope, &cli.destination, family)?;
     let max = if target.v6() { 65527 } else { 65507 };
     if cli.size > max {
         bail!("packet size {} is too large. Maximum is {max}", cli.size);
     }
     let opened = setup::open(&target, cli.socket, cli.ttl)?;
     if cli.verbose {
-        let bound = target
-            .device
-            .as_ref()
-            .map_or(target.vrf.name(), |d| d.0.as_str());
+        let scope = match &target.vrf {
+            Some(v) => format!("VRF {v} (ifindex {}, table {})", v.index(), v.table()),
+            None => "default VRF".to_string(),
+        };
+        let bound = match (&target.device, &target.vrf) {
+            (Some((name, _)), _) => format!("bound to {name}"),
+            (None, Some(v)) => format!("bound to {v}"),
+            (None, None) => "bound to no device".to_string(),
+        };
+        let kind = match opened.kind {
+            vrf_socket::IcmpKind::Datagram => "datagram",
+            vrf_socket::IcmpKind::Raw => "raw",
+        };
         eprintln!(
-            "vrf-ping: VRF {} (ifindex {}, table {}), {} ICMP socket bound to {bound}, identifier {:#06x}, \
-             source {}",
-            target.vrf,
-            target.vrf.index(),
-            target.vrf.table(),
-            match opened.kind {
-                vrf_socket::IcmpKind::Datagram => "datagram",
-                vrf_socket::IcmpKind::Raw => "raw",
-            },
-            opened.ident.id,
-            target.source
+            "vrf-ping: {scope}, {kind} ICMP socket {bound}, identifier {:#06x}, source {}",
+            opened.ident.id, target.source
         );
     }
     let cfg = Config {
@@ -182,8 +195,8 @@ fn run(cli: Cli) -> Result<u8> {
         quiet: cli.quiet,
         numeric: cli.numeric,
     };
-    let wake = sys::catch_signals()?;
-    ping::run(&target, opened, &cfg, wake)
+    let signals = Signals::catch()?;
+    ping::run(&target, opened, &cfg, signals)
 }
 
 #[cfg(test)]
@@ -222,7 +235,7 @@ mod tests {
             "10.99.0.2",
         ])
         .unwrap();
-        assert_eq!(cli.vrf, "blue");
+        assert_eq!(cli.vrf.as_deref(), Some("blue"));
         assert_eq!(cli.count, Some(3));
         assert_eq!(cli.interval, Some(Duration::from_millis(200)));
         assert_eq!(cli.timeout, Some(Duration::from_millis(1500)));
@@ -239,7 +252,7 @@ mod tests {
     #[test]
     fn bad_arguments_are_usage_errors() {
         for args in [
-            &["vrf-ping", "10.99.0.2"][..],
+            &["vrf-ping"][..],
             &["vrf-ping", "-V", "blue"],
             &["vrf-ping", "-V", "blue", "-c", "0", "x"],
             &["vrf-ping", "-V", "blue", "-i", "-1", "x"],
@@ -250,6 +263,11 @@ mod tests {
             let e = Cli::try_parse_from(args).unwrap_err();
             assert!(e.use_stderr(), "{args:?}");
         }
+        // Without -V: the default VRF (or the VRF of the -I device), as `ping` is used.
+        let plain =
+            Cli::try_parse_from(["vrf-ping", "-c", "1", "-I", "blue", "10.99.0.2"]).unwrap();
+        assert_eq!(plain.vrf, None);
+        assert_eq!(plain.interface.as_deref(), Some("blue"));
         let v = Cli::try_parse_from(["vrf-ping", "--version"]).unwrap_err();
         assert_eq!(v.kind(), clap::error::ErrorKind::DisplayVersion);
     }

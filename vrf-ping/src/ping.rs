@@ -1,7 +1,7 @@
 //! The ping loop: send on schedule, take in replies and errors, print as iputils does, stop when
 //! iputils would.
 //!
-//! One thread, one socket, no timers: every wait is a `ppoll` on the socket and the signal self-pipe
+//! One thread, one socket, no timers: every wait is a `ppoll` on the socket and the signals' wake-up pipe
 //! with the time left until the next event (next request, `-w` deadline, end of the final wait). The
 //! loop first drains what is already queued without waiting, so a flood costs two system calls per
 //! request when replies come back at once (`sendto`, `recvmsg`), and the flood's dots are written in
@@ -9,7 +9,7 @@
 
 use std::io::{self, Write};
 use std::net::IpAddr;
-use std::os::fd::{AsFd, OwnedFd};
+use std::os::fd::AsFd;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use anyhow::Result;
@@ -23,8 +23,8 @@ use vrf_socket::cmsg::{self, Cmsg, CmsgBuf};
 use crate::icmp::{self, Framing, Request};
 use crate::resolve;
 use crate::setup::{Opened, Target, strerror};
+use crate::signals::Signals;
 use crate::stats::{Seen, Stats, format_rtt};
-use crate::sys;
 
 /// In a flood, the longest wait for a reply before the next request (iputils' `MININTERVAL`).
 const FLOOD_WAIT: Duration = Duration::from_millis(10);
@@ -54,9 +54,15 @@ pub struct Config {
 
 /// The exit status iputils would give: 0 when replies came back, 1 when none (or, with `-w`, fewer
 /// than `-c`).
-pub fn run(t: &Target, opened: Opened, cfg: &Config, wake: OwnedFd) -> Result<u8> {
-    let mut p = Pinger::new(t, opened, cfg, wake);
-    p.out.line(&header(t, cfg));
+pub fn run(t: &Target, opened: Opened, cfg: &Config, signals: Signals) -> Result<u8> {
+    let mut p = Pinger::new(t, opened, cfg, signals);
+    // iputils names an IPv6 destination given by name in the header (`host(name (address))`).
+    let dest = if t.v6() && !t.numeric_dest && !cfg.numeric {
+        p.lookup_name(t.addr)
+    } else {
+        t.addr.to_string()
+    };
+    p.out.line(&header(t, cfg, &dest));
     // The clock starts with the first request, as iputils' does.
     p.start = Instant::now();
     p.deadline_at = cfg.deadline.map(|d| p.start + d);
@@ -71,8 +77,9 @@ pub fn run(t: &Target, opened: Opened, cfg: &Config, wake: OwnedFd) -> Result<u8
     Ok(if s.received == 0 || short { 1 } else { 0 })
 }
 
-/// `PING 10.99.0.2 (10.99.0.2) 56(84) bytes of data.` / `PING fd00:99::2(fd00:99::2) 56 data bytes`.
-pub fn header(t: &Target, cfg: &Config) -> String {
+/// `PING 10.99.0.2 (10.99.0.2) 56(84) bytes of data.` / `PING fd00:99::2(fd00:99::2) 56 data bytes`;
+/// `dest` is how an IPv6 destination is shown.
+pub fn header(t: &Target, cfg: &Config, dest: &str) -> String {
     let from = if t.strict_source || t.device.is_some() {
         let dev = t.device.as_ref().map_or("", |d| d.0.as_str());
         format!("from {} {dev}: ", t.source)
@@ -80,10 +87,7 @@ pub fn header(t: &Target, cfg: &Config) -> String {
         String::new()
     };
     if t.v6() {
-        format!(
-            "PING {}({}) {from}{} data bytes\n",
-            t.host, t.addr, cfg.size
-        )
+        format!("PING {}({dest}) {from}{} data bytes\n", t.host, cfg.size)
     } else {
         format!(
             "PING {} ({}) {from}{}({}) bytes of data.\n",
@@ -114,7 +118,7 @@ struct Pinger<'a> {
     /// The end of the final wait, set once the last request is out.
     exit_at: Option<Instant>,
     deadline_at: Option<Instant>,
-    wake: OwnedFd,
+    signals: Signals,
     out: Out,
     buf: Vec<u8>,
     /// Receive time, TTL or hop limit, or an extended error with its offender.
@@ -124,7 +128,7 @@ struct Pinger<'a> {
 }
 
 impl<'a> Pinger<'a> {
-    fn new(t: &'a Target, opened: Opened, cfg: &'a Config, wake: OwnedFd) -> Self {
+    fn new(t: &'a Target, opened: Opened, cfg: &'a Config, signals: Signals) -> Self {
         let v6 = t.v6();
         let framing = match (v6, opened.kind) {
             (true, _) => Framing::V6,
@@ -149,7 +153,7 @@ impl<'a> Pinger<'a> {
             send_blocked_until: None,
             exit_at: None,
             deadline_at: None,
-            wake,
+            signals,
             out: Out::new(cfg.flood && !cfg.quiet),
             // IP header with options, ICMP header, data, and room for a larger answer than asked.
             buf: vec![0; cfg.size + 8 + 60 + 512],
@@ -160,10 +164,10 @@ impl<'a> Pinger<'a> {
 
     fn main_loop(&mut self) -> Result<()> {
         loop {
-            if sys::interrupted() {
+            if self.signals.interrupted() {
                 return Ok(());
             }
-            if sys::take_status_request() {
+            if self.signals.take_status_request() {
                 eprintln!("\r{}", self.stats.status());
             }
             let s = &self.stats;
@@ -449,7 +453,7 @@ impl<'a> Pinger<'a> {
         }
         let timeout = timeout.map(TimeSpec::from_duration);
         let socket = self.socket.as_fd();
-        let wake = self.wake.as_fd();
+        let wake = self.signals.wake_fd();
         let mut fds = [
             PollFd::new(socket, PollFlags::POLLIN),
             PollFd::new(wake, PollFlags::POLLIN),
@@ -463,7 +467,8 @@ impl<'a> Pinger<'a> {
             .is_some_and(|r| r.contains(PollFlags::POLLERR));
         let woken = fds[1].revents().is_some_and(|r| !r.is_empty());
         if woken {
-            sys::drain_wake_pipe(self.wake.as_fd());
+            // Emptied before the loop reads the flags again: a signal after this wakes the next wait.
+            self.signals.drain();
         }
         if socket_err {
             self.drain_errors();
@@ -477,12 +482,18 @@ impl<'a> Pinger<'a> {
         if self.cfg.numeric || self.cfg.flood || self.t.numeric_dest {
             return addr.to_string();
         }
+        self.lookup_name(addr)
+    }
+
+    /// `name (address)` from a reverse lookup in the target's VRF, or the address alone; the last
+    /// answer is kept.
+    fn lookup_name(&mut self, addr: IpAddr) -> String {
         if let Some((a, text)) = &self.last_name
             && *a == addr
         {
             return text.clone();
         }
-        let text = match resolve::reverse(&self.t.vrf, addr) {
+        let text = match resolve::reverse(self.t.vrf.as_ref(), addr) {
             Some(name) if name != addr.to_string() => format!("{name} ({addr})"),
             _ => addr.to_string(),
         };

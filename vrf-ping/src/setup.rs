@@ -1,20 +1,20 @@
-//! Everything before the first echo request: the VRF, the destination, the source address and the ICMP
-//! socket, each failure with a message that names the object and the fix.
+//! Everything before the first echo request: the VRF (or the default VRF), the destination, the source
+//! address and the ICMP socket, each failure with a message that names the object and the fix.
 
 use std::collections::hash_map::RandomState;
 use std::hash::{BuildHasher, Hasher};
 use std::io;
-use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
+use std::net::{IpAddr, SocketAddr};
 use std::num::NonZeroU32;
 use std::os::fd::AsFd;
 
 use anyhow::{Context, Result, anyhow, bail};
 use nix::sys::socket::{setsockopt, sockopt};
-use socket2::{Domain, Protocol, SockFilter, Socket, Type};
-use vrf_socket::{IcmpKind, Vrf, bind_to_index};
+use socket2::{Protocol, SockFilter, Socket, Type};
+use vrf_socket::{AddressFamily, IcmpKind, Vrf, VrfError, bind_to_index};
 
 use crate::icmp::{self, Ident};
-use crate::resolve::{self, Family};
+use crate::resolve;
 use crate::sys;
 
 /// How to choose the ICMP socket (`--socket`).
@@ -28,12 +28,25 @@ pub enum SocketChoice {
     Raw,
 }
 
+/// Where the sockets live, from `-V` and `-I`: a VRF or the default VRF, and maybe one device or one
+/// source address.
+#[derive(Debug)]
+pub struct Scope {
+    /// The VRF, or `None` for the default VRF (sockets bound to no VRF, as iputils').
+    pub vrf: Option<Vrf>,
+    /// `-I DEVICE`: its name and index (a VRF, a device enslaved to one, or a default-VRF device).
+    pub device: Option<(String, NonZeroU32)>,
+    /// `-I ADDRESS`.
+    pub source: Option<IpAddr>,
+}
+
 /// Where and whom to ping, as resolved.
 #[derive(Debug)]
 pub struct Target {
-    /// The VRF.
-    pub vrf: Vrf,
-    /// The destination as the user wrote it (header and summary).
+    /// The VRF, or `None` for the default VRF.
+    pub vrf: Option<Vrf>,
+    /// The destination as iputils names it in the header and summary: as the user wrote it, or for an
+    /// IPv4 name in the default VRF, its canonical name.
     pub host: String,
     /// The destination address.
     pub addr: IpAddr,
@@ -43,7 +56,7 @@ pub struct Target {
     pub source: IpAddr,
     /// `-I ADDRESS`: the socket is bound to it.
     pub strict_source: bool,
-    /// `-I DEVICE`: its name and index (the VRF itself or one of its devices).
+    /// `-I DEVICE`: its name and index.
     pub device: Option<(String, NonZeroU32)>,
 }
 
@@ -53,40 +66,127 @@ impl Target {
         self.addr.is_ipv6()
     }
 
-    /// The device the sockets are bound to: `-I DEVICE`, else the VRF.
-    pub fn bind_index(&self) -> NonZeroU32 {
-        self.device.as_ref().map_or(self.vrf.index(), |d| d.1)
+    /// The address family of the destination.
+    pub fn family(&self) -> AddressFamily {
+        AddressFamily::of(self.addr)
+    }
+
+    /// The device the sockets are bound to: `-I DEVICE`, else the VRF, else none (the default VRF).
+    pub fn bind_index(&self) -> Option<NonZeroU32> {
+        match (&self.device, &self.vrf) {
+            (Some(d), _) => Some(d.1),
+            (None, Some(vrf)) => Some(vrf.index()),
+            (None, None) => None,
+        }
+    }
+
+    /// `VRF blue` or `the default VRF`, for messages.
+    pub fn vrf_text(&self) -> String {
+        vrf_text(self.vrf.as_ref())
     }
 }
 
-/// Resolves the destination and picks the source address, the way iputils does (a UDP socket
-/// "connected" to the destination asks the kernel for its route), but inside the VRF.
-pub fn target(
-    vrf: Vrf,
-    destination: &str,
-    family: Option<Family>,
-    interface: Option<&str>,
-) -> Result<Target> {
-    let source_arg = interface.and_then(|i| i.parse::<IpAddr>().ok());
-    let device = match (interface, source_arg) {
-        (Some(name), None) => Some(device_in_vrf(&vrf, name)?),
-        _ => None,
+fn vrf_text(vrf: Option<&Vrf>) -> String {
+    vrf.map_or_else(|| "the default VRF".to_string(), |v| format!("VRF {v}"))
+}
+
+/// The scope of `-V VRF` and `-I ADDRESS|DEVICE`.
+///
+/// With `-V`, a device must be the VRF or one of its devices. Without `-V`, the device decides, as
+/// `ping -I` does: a VRF device selects that VRF, an enslaved device selects its VRF (and the sockets
+/// are bound to the device), any other device is in the default VRF; an address, or no `-I`, means
+/// the default VRF.
+pub fn scope(vrf: Option<&str>, interface: Option<&str>) -> Result<Scope> {
+    let source = interface.and_then(|i| i.parse::<IpAddr>().ok());
+    let vrf = vrf.map(Vrf::up_by_name).transpose()?;
+    let Some(name) = interface.filter(|_| source.is_none()) else {
+        return Ok(Scope {
+            vrf,
+            device: None,
+            source,
+        });
     };
+    vrf_socket::validate_name(name).map_err(|e| anyhow!("-I {name:?}: {e}"))?;
+    if let Some(vrf) = vrf {
+        let device = device_in_vrf(&vrf, name)?;
+        return Ok(Scope {
+            vrf: Some(vrf),
+            device: Some(device),
+            source: None,
+        });
+    }
+    match Vrf::of_device(name) {
+        Ok(Some(vrf)) => {
+            vrf.ensure_up()?;
+            let index = if vrf.name() == name {
+                vrf.index()
+            } else {
+                slave_index(&vrf, name)?
+            };
+            Ok(Scope {
+                vrf: Some(vrf),
+                device: Some((name.to_string(), index)),
+                source: None,
+            })
+        }
+        Ok(None) => {
+            let index = nix::net::if_::if_nametoindex(name)
+                .ok()
+                .and_then(NonZeroU32::new)
+                .with_context(|| no_such_device(name))?;
+            Ok(Scope {
+                vrf: None,
+                device: Some((name.to_string(), index)),
+                source: None,
+            })
+        }
+        Err(VrfError::NoSuchDevice(_)) => bail!("{}", no_such_device(name)),
+        Err(e) => bail!("-I {name}: {e}"),
+    }
+}
+
+/// iputils' words for `-I` naming no device, and where to look.
+fn no_such_device(name: &str) -> String {
+    format!(
+        "SO_BINDTODEVICE {name}: No such device (-I takes a device, see ip -br link, or an address, \
+         see ip -br addr)"
+    )
+}
+
+/// The index of `name`, a device enslaved to `vrf`.
+fn slave_index(vrf: &Vrf, name: &str) -> Result<NonZeroU32> {
+    vrf.slaves()?
+        .into_iter()
+        .find(|s| s.name == name)
+        .map(|s| s.index)
+        .with_context(|| format!("-I {name}: device {name} left VRF {vrf} while vrf-ping looked"))
+}
+
+/// Resolves the destination and picks the source address, the way iputils does (a UDP socket
+/// "connected" to the destination asks the kernel for its route), in the VRF of `scope` or in the
+/// default VRF.
+pub fn target(scope: Scope, destination: &str, family: Option<AddressFamily>) -> Result<Target> {
+    let Scope {
+        vrf,
+        device,
+        source: source_arg,
+    } = scope;
     if let (Some(f), Some(src)) = (family, source_arg)
-        && f != Family::of(src)
+        && f != AddressFamily::of(src)
     {
         bail!(
             "-I {src}: the source address is not of the family asked for ({})",
-            if f == Family::V4 { "-4" } else { "-6" }
+            if f == AddressFamily::Ipv4 { "-4" } else { "-6" }
         );
     }
     let numeric_dest = destination.parse::<IpAddr>().is_ok();
     // A name is looked up in the family of -I ADDRESS; an address is checked against it below.
     let hint = match numeric_dest {
         true => family,
-        false => family.or(source_arg.map(Family::of)),
+        false => family.or(source_arg.map(AddressFamily::of)),
     };
-    let candidates = resolve::resolve(&vrf, destination, hint)?;
+    let resolved = resolve::resolve(vrf.as_ref(), destination, hint)?;
+    let candidates = resolved.addrs;
     let mut t = Target {
         host: destination.to_string(),
         numeric_dest,
@@ -96,10 +196,10 @@ pub fn target(
         device,
         vrf,
     };
-    // Like iputils, go on to the next address of a name when the VRF has no route to one.
+    // Like iputils, go on to the next address of a name when there is no route to one.
     for (i, addr) in candidates.iter().enumerate() {
         if let Some(src) = source_arg
-            && Family::of(src) != Family::of(*addr)
+            && AddressFamily::of(src) != AddressFamily::of(*addr)
         {
             bail!(
                 "-I {src}: the source address and the destination {addr} are of different families"
@@ -109,6 +209,10 @@ pub fn target(
         match probe_source(&t)? {
             Ok(source) => {
                 t.source = source;
+                // iputils names an IPv4 destination by its canonical name.
+                if let Some(canonical) = resolved.canonical.as_ref().filter(|_| !t.v6()) {
+                    t.host = canonical.clone();
+                }
                 return Ok(t);
             }
             Err(e) if i + 1 < candidates.len() && unreachable(&e) => continue,
@@ -125,25 +229,22 @@ fn unreachable(e: &io::Error) -> bool {
     )
 }
 
-/// `-I DEVICE`: the VRF itself, or a device enslaved to it.
+/// `-V VRF -I DEVICE`: the VRF itself, or a device enslaved to it.
 fn device_in_vrf(vrf: &Vrf, name: &str) -> Result<(String, NonZeroU32)> {
     let devices = || -> String {
         let mut names = vec![vrf.name().to_string()];
         names.extend(vrf.slaves().unwrap_or_default().into_iter().map(|s| s.name));
         names.join(", ")
     };
-    vrf_socket::validate_name(name).map_err(|e| anyhow!("-I {name:?}: {e}"))?;
-    let index = nix::net::if_::if_nametoindex(name)
-        .ok()
-        .and_then(NonZeroU32::new)
-        .with_context(|| {
-            format!(
-                "-I {name}: no such device or address (the devices of VRF {vrf} are: {})",
-                devices()
-            )
-        })?;
-    match Vrf::of_device(index) {
-        Ok(Some(v)) if v.index() == vrf.index() => Ok((name.to_string(), index)),
+    match Vrf::of_device(name) {
+        Ok(Some(v)) if v.index() == vrf.index() => {
+            let index = if v.name() == name {
+                v.index()
+            } else {
+                slave_index(vrf, name)?
+            };
+            Ok((name.to_string(), index))
+        }
         Ok(Some(other)) => bail!(
             "-I {name}: device {name} is in VRF {other}, not in VRF {vrf} (the devices of VRF {vrf} are: {})",
             devices()
@@ -153,16 +254,22 @@ fn device_in_vrf(vrf: &Vrf, name: &str) -> Result<(String, NonZeroU32)> {
              master {vrf}; the devices of VRF {vrf} are: {})",
             devices()
         ),
+        Err(VrfError::NoSuchDevice(_)) => bail!(
+            "-I {name}: no such device or address (the devices of VRF {vrf} are: {})",
+            devices()
+        ),
         Err(e) => bail!("-I {name}: {e}"),
     }
 }
 
 /// The source address of packets to the target: bound with `-I ADDRESS` (which must be an address of
-/// the VRF), else the one the VRF's route gives. The inner error is the route lookup's (`connect`).
+/// the VRF), else the one the route gives. The inner error is the route lookup's (`connect`).
 fn probe_source(t: &Target) -> Result<io::Result<IpAddr>> {
-    let domain = if t.v6() { Domain::IPV6 } else { Domain::IPV4 };
+    let domain = t.family().domain();
     let probe = Socket::new(domain, Type::DGRAM, Some(Protocol::UDP)).context("socket")?;
-    bind_to_index(&probe, t.bind_index()).map_err(|e| bind_device_error(t, e))?;
+    if let Some(index) = t.bind_index() {
+        bind_to_index(&probe, index).map_err(|e| bind_device_error(t, e))?;
+    }
     if t.strict_source {
         probe
             .bind(&SocketAddr::new(t.source, 0).into())
@@ -183,21 +290,59 @@ fn bind_device_error(t: &Target, e: io::Error) -> anyhow::Error {
     let what = t
         .device
         .as_ref()
-        .map_or_else(|| format!("VRF {}", t.vrf), |d| format!("device {}", d.0));
+        .map_or_else(|| t.vrf_text(), |d| format!("device {}", d.0));
     anyhow!("cannot bind a socket to {what}: {}", strerror(&e))
 }
 
 fn source_error(t: &Target, e: &io::Error) -> anyhow::Error {
-    if e.raw_os_error() == Some(libc::EADDRNOTAVAIL) {
-        anyhow!(
-            "-I {}: not an address of VRF {} (ip -br addr show vrf {})",
-            t.source,
-            t.vrf,
-            t.vrf
-        )
-    } else {
-        anyhow!("-I {}: bind: {}", t.source, strerror(e))
+    if e.raw_os_error() != Some(libc::EADDRNOTAVAIL) {
+        return anyhow!("-I {}: bind: {}", t.source, strerror(e));
     }
+    match &t.vrf {
+        Some(vrf) => anyhow!(
+            "-I {}: not an address of VRF {vrf} (ip -br addr show vrf {vrf})",
+            t.source,
+        ),
+        None => {
+            let elsewhere = match vrfs_with_address(t.source).as_slice() {
+                [] => String::new(),
+                vrfs => format!(
+                    "; it is an address of VRF {}: vrf-ping -V {} -I {} …",
+                    vrfs.join(" and VRF "),
+                    vrfs[0],
+                    t.source
+                ),
+            };
+            anyhow!(
+                "bind: {} (-I {} is not an address of the default VRF{elsewhere}; ip -br addr lists \
+                 the addresses)",
+                strerror(e),
+                t.source
+            )
+        }
+    }
+}
+
+/// The VRFs that have a device with address `addr`, by name.
+fn vrfs_with_address(addr: IpAddr) -> Vec<String> {
+    let Ok(addrs) = nix::ifaddrs::getifaddrs() else {
+        return Vec::new();
+    };
+    let mut vrfs: Vec<String> = Vec::new();
+    for a in addrs {
+        let ip = a.address.as_ref().and_then(|s| {
+            s.as_sockaddr_in()
+                .map(|v4| IpAddr::V4(v4.ip()))
+                .or_else(|| s.as_sockaddr_in6().map(|v6| IpAddr::V6(v6.ip())))
+        });
+        if ip == Some(addr)
+            && let Ok(Some(vrf)) = Vrf::of_device(a.interface_name.as_str())
+            && !vrfs.iter().any(|v| v == vrf.name())
+        {
+            vrfs.push(vrf.name().to_string());
+        }
+    }
+    vrfs
 }
 
 /// An errno's text without Rust's ` (os error N)`, as C tools print it.
@@ -222,15 +367,14 @@ pub struct Opened {
 /// Opens and configures the ICMP socket for `t`.
 pub fn open(t: &Target, choice: SocketChoice, ttl: Option<u8>) -> Result<Opened> {
     let socket_of = |kind| -> io::Result<Socket> {
-        match &t.device {
-            None => t
-                .vrf
-                .icmp_socket_of(vrf_socket::AddressFamily::of(t.addr), kind)
-                .map(|s| s.socket),
-            Some((_, index)) => {
-                let (domain, ty, proto) = icmp_type(t.v6(), kind);
+        match (&t.vrf, &t.device) {
+            (Some(vrf), None) => vrf.icmp_socket_of(t.family(), kind).map(|s| s.socket),
+            (_, device) => {
+                let (domain, ty, proto) = vrf_socket::icmp_socket_type(t.family(), kind);
                 let s = Socket::new(domain, ty, Some(proto))?;
-                bind_to_index(&s, *index)?;
+                if let Some((_, index)) = device {
+                    bind_to_index(&s, *index)?;
+                }
                 Ok(s)
             }
         }
@@ -273,18 +417,6 @@ pub fn open(t: &Target, choice: SocketChoice, ttl: Option<u8>) -> Result<Opened>
     configure(t, socket, kind, ttl)
 }
 
-fn icmp_type(v6: bool, kind: IcmpKind) -> (Domain, Type, Protocol) {
-    let ty = match kind {
-        IcmpKind::Datagram => Type::DGRAM,
-        IcmpKind::Raw => Type::RAW,
-    };
-    if v6 {
-        (Domain::IPV6, ty, Protocol::ICMPV6)
-    } else {
-        (Domain::IPV4, ty, Protocol::ICMPV4)
-    }
-}
-
 /// Why the kernel refused an ICMP datagram socket, with the fix.
 fn group_refused() -> String {
     let gid = nix::unistd::getegid();
@@ -300,11 +432,7 @@ fn group_refused() -> String {
 fn configure(t: &Target, socket: Socket, kind: IcmpKind, ttl: Option<u8>) -> Result<Opened> {
     let v6 = t.v6();
     let fd = socket.as_fd();
-    let unspecified = if v6 {
-        IpAddr::V6(Ipv6Addr::UNSPECIFIED)
-    } else {
-        IpAddr::V4(Ipv4Addr::UNSPECIFIED)
-    };
+    let unspecified = t.family().unspecified();
     let bind_to = t.strict_source.then_some(t.source);
     let ident = match kind {
         // The kernel writes the socket's "port" into the identifier of every request: bind now to learn
