@@ -45,6 +45,18 @@ pub const TESTS: &[vrf_lab::harness::LabTest] = &[
     ),
     ("ping::sigint_prints_the_summary", sigint_prints_the_summary),
     ("ping::flood_matches_iputils", flood_matches_iputils),
+    (
+        "ping::default_vrf_matches_plain_ping",
+        default_vrf_matches_plain_ping,
+    ),
+    (
+        "ping::interface_selects_the_vrf_like_ping",
+        interface_selects_the_vrf_like_ping,
+    ),
+    (
+        "ping::source_address_with_and_without_vrf",
+        source_address_with_and_without_vrf,
+    ),
 ];
 
 const UNREACHABLE_V4: &str = "10.99.0.3";
@@ -841,4 +853,160 @@ fn render(line: &str) -> String {
         .collect::<String>()
         .trim_end()
         .to_string()
+}
+
+/// The same command line through vrf-ping and through iputils `ping` itself (no `ip vrf exec`) in the
+/// router namespace: vrf-ping as a drop-in for `ping`. Fails unless both exit alike and their output
+/// parses the same. Returns the parsed output and both runs.
+fn like_ping(t: &Topology, args: &[&str]) -> Result<(Output, Run, Run)> {
+    let a = ours(t, args)?;
+    let b = t.router_run("ping", args)?;
+    let (pa, pb) = (Output::parse(&a)?, Output::parse(&b)?);
+    ensure!(
+        a.code == b.code && pa == pb,
+        "vrf-ping and ping differ for {args:?}:\n{}\n{}\nparsed:\n{pa:#?}\n{pb:#?}",
+        a.describe("(vrf-ping)"),
+        b.describe("(ping)")
+    );
+    Ok((pa, a, b))
+}
+
+fn echo_requests_seen(t: &Topology) -> Result<Vec<(u64, u64)>> {
+    t.sites()
+        .iter()
+        .map(|s| {
+            let c = vrf_lab::topology::IcmpCounters::read(&s.peer_ns)?;
+            Ok((c.in_echos_v4, c.in_echos_v6))
+        })
+        .collect()
+}
+
+/// Without -V, vrf-ping is `ping` in the default VRF: the router's default VRF has no route to either
+/// peer (both tools fail before sending, and the peers see nothing), and reaches its own loopback.
+fn default_vrf_matches_plain_ping() -> Result<()> {
+    let t = Topology::new()?;
+    let before = echo_requests_seen(&t)?;
+    for dst in [PEER_V4, PEER_V6] {
+        let (o, a, b) = like_ping(&t, &["-c", "1", dst])?;
+        for r in [&a, &b] {
+            ensure!(
+                o.code == Some(2) && r.stderr.contains("connect: Network is unreachable"),
+                "{}",
+                r.describe("should find no route in the default VRF")
+            );
+        }
+    }
+    for dst in ["127.0.0.1", "::1"] {
+        let (o, ..) = like_ping(&t, &["-c", "2", "-i", "0.2", dst])?;
+        ensure!(
+            o.code == Some(0)
+                && o.replies.len() == 2
+                && o.replies.iter().all(|r| r.ttl == Some(64) && r.from == dst),
+            "{o:#?}"
+        );
+    }
+    // A device of the default VRF, a source address of the default VRF, and both families.
+    for args in [
+        &["-I", "lo", "-c", "2", "-i", "0.2", "127.0.0.1"][..],
+        &["-I", "127.0.0.1", "-c", "2", "-i", "0.2", "127.0.0.1"],
+        &["-I", "lo", "-c", "2", "-i", "0.2", "::1"],
+        &["-I", "::1", "-c", "2", "-i", "0.2", "::1"],
+        &["-q", "-c", "2", "-i", "0.2", "-s", "200", "127.0.0.1"],
+    ] {
+        let (o, ..) = like_ping(&t, args)?;
+        ensure!(o.code == Some(0), "{args:?}: {o:#?}");
+    }
+    // A name from /etc/hosts (glibc in both), its replies named by glibc's reverse lookup.
+    let (o, ..) = like_ping(&t, &["-c", "1", "localhost"])?;
+    ensure!(
+        o.code == Some(0)
+            && o.header.starts_with("localhost (127.0.0.1) ")
+            && o.replies.len() == 1
+            && o.replies[0].from == "localhost (127.0.0.1)",
+        "{o:#?}"
+    );
+    let r = ours(&t, &["-v", "-c", "1", "127.0.0.1"])?;
+    ensure!(
+        r.success()
+            && r.stderr
+                .contains("vrf-ping: default VRF, raw ICMP socket bound to no device"),
+        "{}",
+        r.describe("-v in the default VRF")
+    );
+    ensure!(
+        echo_requests_seen(&t)? == before,
+        "a peer saw an echo request sent from the default VRF"
+    );
+    Ok(())
+}
+
+/// `-I blue` as `ping -I blue` users type it: a VRF device selects the VRF, an enslaved device selects
+/// its VRF and binds to the device; each reply comes from that VRF's peer (TTL 101 or 102).
+fn interface_selects_the_vrf_like_ping() -> Result<()> {
+    let t = Topology::new()?;
+    for s in t.sites() {
+        for dev in [s.vrf.as_str(), s.dev.as_str()] {
+            for dst in [PEER_V4, PEER_V6] {
+                let (o, ..) = like_ping(&t, &["-I", dev, "-c", "2", "-i", "0.2", dst])?;
+                ensure_peer(&o, s, 2)?;
+                ensure!(o.header.contains(&format!(" {dev}: ")), "{o:#?}");
+            }
+        }
+        let r = ours(&t, &["-v", "-I", &s.dev, "-c", "1", PEER_V4])?;
+        ensure!(
+            r.success()
+                && r.stderr.contains(&format!("vrf-ping: VRF {} (", s.vrf))
+                && r.stderr
+                    .contains(&format!("ICMP socket bound to {},", s.dev)),
+            "{}",
+            r.describe("-v with an enslaved device")
+        );
+        ensure_peer(&Output::parse(&r)?, s, 1)?;
+    }
+    // Unreachable in the VRF of the device: the same errors as ping's.
+    let (o, ..) = like_ping(
+        &t,
+        &["-I", &t.blue.vrf, "-c", "2", "-i", "0.2", UNREACHABLE_V4],
+    )?;
+    ensure!(
+        o.code == Some(1)
+            && o.errors.len() == 2
+            && o.errors
+                .iter()
+                .all(|e| e.2 == "Destination Host Unreachable"),
+        "{o:#?}"
+    );
+    Ok(())
+}
+
+/// `-I ADDRESS`: without -V an address of the default VRF, as for ping, so the router's address (which
+/// only VRFs have) is refused by both; with -V, the VRF's address.
+fn source_address_with_and_without_vrf() -> Result<()> {
+    let t = Topology::new()?;
+    let (blue, red) = (t.blue.vrf.as_str(), t.red.vrf.as_str());
+    for (src, dst) in [(ROUTER_V4, PEER_V4), (vrf_lab::ROUTER_V6, PEER_V6)] {
+        let (o, a, _) = like_ping(&t, &["-I", src, "-c", "1", dst])?;
+        ensure!(
+            o.code == Some(2)
+                && a.stderr.contains(&format!(
+                    "it is an address of VRF {blue} and VRF {red}: vrf-ping -V {blue} -I {src}"
+                )),
+            "{}",
+            a.describe("-I ADDRESS of the VRFs, without -V")
+        );
+        for s in t.sites() {
+            let r = ours(&t, &["-V", &s.vrf, "-I", src, "-c", "2", "-i", "0.2", dst])?;
+            ensure_peer(&Output::parse(&r)?, s, 2).with_context(|| r.describe("-V -I ADDRESS"))?;
+        }
+    }
+    // Neither a device nor an address: both say so and exit 2.
+    let (o, a, _) = like_ping(&t, &["-I", "nosuchdev0", "-c", "1", PEER_V4])?;
+    ensure!(
+        o.code == Some(2)
+            && a.stderr
+                .contains("SO_BINDTODEVICE nosuchdev0: No such device"),
+        "{}",
+        a.describe("-I nosuchdev0")
+    );
+    Ok(())
 }

@@ -54,8 +54,7 @@ fn default_vrf_reaches_loopback() {
         ),
         ("::1", "PING ::1(::1) 56 data bytes"),
     ] {
-        let (code, out, err) = vrf_ping(&["-v", "-c", "2", "-i", "0.2", dst]);
-        assert_eq!(code, Some(0), "{out}{err}");
+        let (out, err) = expect(0, &["-v", "-c", "2", "-i", "0.2", dst]);
         assert_eq!(out.lines().next(), Some(header), "{out}");
         let replies = out
             .lines()
@@ -76,31 +75,37 @@ fn default_vrf_reaches_loopback() {
     }
 }
 
+/// Runs vrf-ping, checks its exit code, returns stdout and stderr.
+fn expect(code: i32, args: &[&str]) -> (String, String) {
+    let (got, out, err) = vrf_ping(args);
+    assert_eq!(got, Some(code), "{args:?}:\n{out}{err}");
+    (out, err)
+}
+
 #[test]
 fn default_vrf_device_and_source_address() {
-    let (code, out, err) = vrf_ping(&["-c", "1", "-I", "lo", "127.0.0.1"]);
-    assert_eq!(code, Some(0), "{out}{err}");
-    assert!(
-        out.starts_with("PING 127.0.0.1 (127.0.0.1) from 127.0.0.1 lo: 56(84) bytes of data.\n"),
-        "{out}"
-    );
-    let (code, out, err) = vrf_ping(&["-c", "1", "-I", "::1", "::1"]);
-    assert_eq!(code, Some(0), "{out}{err}");
-    assert!(
-        out.starts_with("PING ::1(::1) from ::1 : 56 data bytes\n"),
-        "{out}"
-    );
+    for (args, header) in [
+        (
+            &["-c", "1", "-I", "lo", "127.0.0.1"][..],
+            "PING 127.0.0.1 (127.0.0.1) from 127.0.0.1 lo: 56(84) bytes of data.\n",
+        ),
+        (
+            &["-c", "1", "-I", "::1", "::1"],
+            "PING ::1(::1) from ::1 : 56 data bytes\n",
+        ),
+    ] {
+        let (out, _) = expect(0, args);
+        assert!(out.starts_with(header), "{out}");
+    }
     // Not an address of this host (TEST-NET-3): refused at bind, nothing sent.
-    let (code, out, err) = vrf_ping(&["-c", "1", "-I", "203.0.113.1", "127.0.0.1"]);
-    assert_eq!(code, Some(2), "{out}{err}");
+    let (out, err) = expect(2, &["-c", "1", "-I", "203.0.113.1", "127.0.0.1"]);
     assert!(
         out.is_empty()
             && err.contains("bind: Cannot assign requested address")
             && err.contains("-I 203.0.113.1 is not an address of the default VRF"),
         "{err}"
     );
-    let (code, _, err) = vrf_ping(&["-c", "1", "-I", "nosuchdev0", "127.0.0.1"]);
-    assert_eq!(code, Some(2), "{err}");
+    let (_, err) = expect(2, &["-c", "1", "-I", "nosuchdev0", "127.0.0.1"]);
     assert!(
         err.starts_with("vrf-ping: SO_BINDTODEVICE nosuchdev0: No such device"),
         "{err}"
@@ -110,8 +115,7 @@ fn default_vrf_device_and_source_address() {
 #[test]
 fn default_vrf_names_come_from_the_hosts_file() {
     // `localhost` is in every /etc/hosts: no query leaves the host.
-    let (code, out, err) = vrf_ping(&["-4", "-c", "1", "localhost"]);
-    assert_eq!(code, Some(0), "{out}{err}");
+    let (out, _) = expect(0, &["-4", "-c", "1", "localhost"]);
     assert!(out.contains("PING localhost (127.0.0.1) 56(84)"), "{out}");
     assert!(
         out.contains("64 bytes from localhost (127.0.0.1): icmp_seq=1"),
@@ -123,21 +127,38 @@ fn default_vrf_names_come_from_the_hosts_file() {
     );
 }
 
+/// vrf-ping started with `args`, its stdout read line by line.
+fn spawn(
+    args: &[&str],
+) -> (
+    std::process::Child,
+    std::io::BufReader<std::process::ChildStdout>,
+) {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_vrf-ping"))
+        .args(args)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let out = std::io::BufReader::new(child.stdout.take().unwrap());
+    (child, out)
+}
+
+/// Everything the child wrote on stderr.
+fn stderr_of(child: &mut std::process::Child) -> String {
+    let mut err = String::new();
+    std::io::Read::read_to_string(&mut child.stderr.take().unwrap(), &mut err).unwrap();
+    err
+}
+
 /// Ctrl-\ prints the status line and goes on, Ctrl-C prints the statistics and exits as iputils
 /// does (0 after replies); a closed pipe on stdout ends vrf-ping quietly (SIGPIPE).
 #[test]
 fn signals_behave_as_in_iputils() {
-    use std::io::{BufRead, BufReader, Read};
+    use std::io::{BufRead, Read};
     use std::os::unix::process::ExitStatusExt;
-    use std::process::Stdio;
 
-    let mut child = Command::new(env!("CARGO_BIN_EXE_vrf-ping"))
-        .args(["-i", "0.2", "127.0.0.1"])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut out = BufReader::new(child.stdout.take().unwrap());
+    let (mut child, mut out) = spawn(&["-i", "0.2", "127.0.0.1"]);
     let mut seen = String::new();
     for _ in 0..3 {
         out.read_line(&mut seen).unwrap();
@@ -147,13 +168,7 @@ fn signals_behave_as_in_iputils() {
     out.read_line(&mut seen).unwrap(); // still pinging: another reply
     nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGINT).unwrap();
     out.read_to_string(&mut seen).unwrap();
-    let mut err = String::new();
-    child
-        .stderr
-        .take()
-        .unwrap()
-        .read_to_string(&mut err)
-        .unwrap();
+    let err = stderr_of(&mut child);
     let status = child.wait().unwrap();
     assert_eq!(status.code(), Some(0), "{seen}{err}");
     assert!(
@@ -167,23 +182,11 @@ fn signals_behave_as_in_iputils() {
         "no status line on stderr: {err:?}"
     );
 
-    let mut child = Command::new(env!("CARGO_BIN_EXE_vrf-ping"))
-        .args(["-c", "5", "-i", "0.2", "127.0.0.1"])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut out = BufReader::new(child.stdout.take().unwrap());
+    let (mut child, mut out) = spawn(&["-c", "5", "-i", "0.2", "127.0.0.1"]);
     out.read_line(&mut String::new()).unwrap();
     drop(out);
     let status = child.wait().unwrap();
-    let mut err = String::new();
-    child
-        .stderr
-        .take()
-        .unwrap()
-        .read_to_string(&mut err)
-        .unwrap();
+    let err = stderr_of(&mut child);
     assert_eq!(status.signal(), Some(libc::SIGPIPE), "{status}: {err}");
     assert!(err.is_empty(), "dies quietly: {err}");
 }
