@@ -56,8 +56,9 @@ pub struct Config {
 /// than `-c`).
 pub fn run(t: &Target, opened: Opened, cfg: &Config, signals: Signals) -> Result<u8> {
     let mut p = Pinger::new(t, opened, cfg, signals);
-    // iputils names an IPv6 destination given by name in the header (`host(name (address))`).
-    let dest = if t.v6() && !t.numeric_dest && !cfg.numeric {
+    // iputils names an IPv6 destination given by name in the header (`host(name (address))`), except
+    // with -n or -f (a flood is numeric).
+    let dest = if t.v6() && !t.numeric_dest && !cfg.numeric && !cfg.flood {
         p.lookup_name(t.addr)
     } else {
         t.addr.to_string()

@@ -26,6 +26,11 @@ fn help_lists_the_iputils_options() {
     ] {
         assert!(out.contains(opt), "--help lacks {opt}:\n{out}");
     }
+    // Without -V: the default VRF, or the VRF of the -I device.
+    assert!(
+        out.contains("Without -V, vrf-ping stands in for ping") && out.contains("default VRF"),
+        "{out}"
+    );
 }
 
 #[test]
