@@ -3,6 +3,7 @@
 mod bpf;
 mod cgroup;
 mod check;
+mod cli;
 mod exec;
 mod sys;
 
@@ -11,130 +12,16 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use anyhow::{Context, Result, anyhow};
-use clap::{Args, Parser, Subcommand};
+use clap::Parser;
 use vrf_socket::Vrf;
+
+use crate::cli::{Cli, RunArgs, Sub};
 
 /// Exit status for failures of vrf-exec itself (the `env`/`chroot` convention).
 const EXIT_FAILURE: u8 = 125;
 
-#[derive(Parser, Debug)]
-#[command(
-    version,
-    about = "Run a program inside a VRF",
-    long_about = "Run an unmodified program inside a Linux VRF.\n\n\
-        Every AF_INET/AF_INET6 socket the program and its children create (TCP, UDP, raw, ICMP) is bound \
-        to the VRF device as it is created, by a BPF program on a cgroup-v2 group: the mechanism of \
-        `ip vrf exec`, in the same cgroup layout, so `ip vrf identify` and `ip vrf pids` see these \
-        processes. vrf-exec then execs the command in place: no process is left behind, and stdin, \
-        stdout, stderr, the environment, signals and the exit status are the command's own. If anything \
-        fails before exec, the command is not run: it never falls back to the default VRF.\n\n\
-        If /etc/vrf/VRF/resolv.conf exists, the command sees it as /etc/resolv.conf (private mount \
-        namespace), so it resolves names with the VRF's name servers.",
-    after_help = "Exit status: the command's own; 125 when vrf-exec fails (unknown VRF, not a VRF, VRF \
-        down, no privilege, no cgroup2 …), 126 when COMMAND cannot be executed, 127 when it is not found. \
-        The query commands exit 1 on failure; `check` exits 1 when a check fails.\n\n\
-        Examples:\n  vrf-exec blue ping -c1 10.99.0.2\n  vrf-exec --user nobody red curl http://10.99.0.2/\n  \
-        vrf-exec identify $$\n  vrf-exec list --json\n  vrf-exec check blue\n\n\
-        A VRF named like a subcommand: vrf-exec exec list COMMAND…",
-    args_conflicts_with_subcommands = true,
-    subcommand_negates_reqs = true
-)]
-struct Cli {
-    #[command(subcommand)]
-    sub: Option<Sub>,
-    #[command(flatten)]
-    run: RunArgs,
-}
-
-#[derive(Args, Debug)]
-struct RunArgs {
-    /// Run the command as USER (name or uid), after attaching; it cannot leave the VRF.
-    #[arg(short, long, value_name = "USER")]
-    user: Option<String>,
-    /// Run the command with GROUP (name or gid) as its group.
-    #[arg(short, long, value_name = "GROUP")]
-    group: Option<String>,
-    /// Keep the host's /etc/resolv.conf even if /etc/vrf/VRF/resolv.conf exists.
-    #[arg(long)]
-    no_vrf_resolv_conf: bool,
-    /// Say on stderr what was done (cgroup, hook loaded or reused, resolv.conf).
-    #[arg(short, long)]
-    verbose: bool,
-    /// The VRF (a device made by `ip link add NAME type vrf table N`), or `default` to leave any VRF.
-    #[arg(required = true)]
-    vrf: Option<String>,
-    /// The program to run, then its arguments.
-    #[arg(
-        required = true,
-        trailing_var_arg = true,
-        allow_hyphen_values = true,
-        value_name = "COMMAND"
-    )]
-    command: Vec<String>,
-}
-
-#[derive(Subcommand, Debug)]
-enum Sub {
-    /// Run COMMAND in VRF (the default action, spelled out).
-    Exec(RunArgs),
-    /// Print the VRF a process runs in (nothing when none), like `ip vrf identify`.
-    Identify {
-        /// The process (default: this one, which is in the VRF of the shell that runs it).
-        pid: Option<u32>,
-        /// Print JSON.
-        #[arg(long)]
-        json: bool,
-    },
-    /// List the processes running in VRF, like `ip vrf pids`.
-    Pids {
-        /// The VRF.
-        vrf: String,
-        /// Print JSON.
-        #[arg(long)]
-        json: bool,
-    },
-    /// List the VRFs with table, state, enslaved devices and process count.
-    List {
-        /// Print JSON.
-        #[arg(long)]
-        json: bool,
-    },
-    /// Check every precondition of `vrf-exec VRF …` and say how to fix what fails.
-    Check {
-        /// Also check this VRF.
-        vrf: Option<String>,
-    },
-}
-
-/// The subcommand names: a first argument spelled like one goes to clap.
-const SUBCOMMANDS: [&str; 6] = ["exec", "identify", "pids", "list", "check", "help"];
-
-/// `vrf-exec VRF COMMAND [ARGS]…` without options, the launch that scripts repeat, read without clap:
-/// building clap's parser is a large part of vrf-exec's own start-up. Anything else (an option before
-/// COMMAND, a subcommand, a missing COMMAND, arguments that are not UTF-8) is left to clap, so the
-/// result is the same as clap's.
-fn plain_launch() -> Option<RunArgs> {
-    let mut args = std::env::args_os().skip(1);
-    let vrf = args.next()?.into_string().ok()?;
-    if vrf.starts_with('-') || SUBCOMMANDS.contains(&vrf.as_str()) {
-        return None;
-    }
-    let command: Vec<String> = args.map(|a| a.into_string().ok()).collect::<Option<_>>()?;
-    if command.first().is_none_or(|c| c.starts_with('-')) {
-        return None;
-    }
-    Some(RunArgs {
-        user: None,
-        group: None,
-        no_vrf_resolv_conf: false,
-        verbose: false,
-        vrf: Some(vrf),
-        command,
-    })
-}
-
 fn main() -> ExitCode {
-    if let Some(args) = plain_launch() {
+    if let Some(args) = cli::plain_launch(std::env::args_os()) {
         return run(args);
     }
     let cli = match Cli::try_parse() {
