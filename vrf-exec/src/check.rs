@@ -4,7 +4,7 @@ use std::os::fd::AsFd;
 
 use vrf_socket::Vrf;
 
-use crate::{bpf, cgroup};
+use crate::{bpf, cgroup, namespace};
 
 /// Linux capability numbers (linux/capability.h).
 const CAP_NET_ADMIN: u32 = 12;
@@ -73,7 +73,7 @@ pub fn run(vrf: Option<&str>) -> u8 {
         r.warn("capabilities: no CAP_NET_RAW", "fine for vrf-exec; programs in the VRF cannot open raw sockets (ping falls back to ICMP sockets if ping_group_range allows)");
     }
 
-    let mount = match cgroup::find_mount() {
+    let mount = match namespace::find_cgroup2() {
         Ok(Some(m)) => {
             r.ok(&format!("cgroup2 mounted at {}", m.display()));
             Some(m)
@@ -100,7 +100,7 @@ pub fn run(vrf: Option<&str>) -> u8 {
         }
     }
     let mountinfo = std::fs::read_to_string("/proc/self/mountinfo").unwrap_or_default();
-    let cg2_opts: Vec<&str> = cgroup::mounts_of_type(&mountinfo, "cgroup2")
+    let cg2_opts: Vec<&str> = namespace::mounts_of_type(&mountinfo, "cgroup2")
         .into_iter()
         .map(|(_, o)| o)
         .collect();
@@ -114,7 +114,7 @@ pub fn run(vrf: Option<&str>) -> u8 {
              `mount -o remount,favordynmods /sys/fs/cgroup` makes launches faster (measured in the lab: 1.36x -> 1.02x the cost of `env true`)",
         );
     }
-    let v1_net: Vec<&str> = cgroup::mounts_of_type(&mountinfo, "cgroup")
+    let v1_net: Vec<&str> = namespace::mounts_of_type(&mountinfo, "cgroup")
         .into_iter()
         .filter(|(_, o)| o.split(',').any(|x| x == "net_cls" || x == "net_prio"))
         .map(|(d, _)| d)
@@ -127,7 +127,7 @@ pub fn run(vrf: Option<&str>) -> u8 {
             "once a process uses it, the kernel stops running cgroup-v2 socket hooks and programs would run outside the VRF; unmount it (boot with cgroup_no_v1=net_cls,net_prio)",
         );
     }
-    if cgroup::mounts_of_type(&mountinfo, "bpf").is_empty() {
+    if namespace::mounts_of_type(&mountinfo, "bpf").is_empty() {
         r.warn(
             "bpffs is not mounted",
             "not needed: vrf-exec keeps its hook attached to the VRF's cgroup, not pinned",

@@ -5,6 +5,7 @@ mod cgroup;
 mod check;
 mod cli;
 mod exec;
+mod namespace;
 mod sys;
 
 use std::os::fd::AsFd;
@@ -70,7 +71,7 @@ fn enter(name: &str, args: &RunArgs) -> Result<()> {
     } else {
         Some(Vrf::up_by_name(name)?)
     };
-    let mount = cgroup::mount_point()?;
+    let mount = namespace::ensure_cgroup2()?;
     let dir = cgroup::vrf_dir(&mount, vrf.as_ref().map_or("", Vrf::name))?;
     std::fs::create_dir_all(&dir)
         .map_err(|e| privilege_hint(e, format!("cannot create cgroup {}", dir.display())))?;
@@ -90,7 +91,7 @@ fn enter(name: &str, args: &RunArgs) -> Result<()> {
     let resolv = if args.no_vrf_resolv_conf || vrf.is_none() {
         None
     } else {
-        exec::use_vrf_resolv_conf(name)?
+        namespace::use_vrf_resolv_conf(name)?
     };
     if args.verbose {
         let what = match (&vrf, hook) {
@@ -139,7 +140,7 @@ fn query(sub: Sub) -> Result<()> {
         }
         Sub::Pids { vrf, json } => {
             exec::check_name(&vrf)?;
-            let pids = cgroup::pids(&cgroup::mount_point()?, &vrf)?;
+            let pids = cgroup::pids(&namespace::ensure_cgroup2()?, &vrf)?;
             if json {
                 let list: Vec<_> = pids
                     .iter()
@@ -169,7 +170,7 @@ fn comm(pid: u32) -> Option<String> {
 
 fn list(json: bool) -> Result<()> {
     let vrfs = Vrf::list()?;
-    let mount: Option<PathBuf> = cgroup::mount_point().ok();
+    let mount: Option<PathBuf> = namespace::ensure_cgroup2().ok();
     let mut rows = Vec::new();
     for v in &vrfs {
         let slaves: Vec<String> = v.slaves()?.into_iter().map(|s| s.name).collect();
