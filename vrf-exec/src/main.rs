@@ -6,10 +6,10 @@ mod check;
 mod cli;
 mod exec;
 mod namespace;
+mod query;
 mod sys;
 
 use std::os::fd::AsFd;
-use std::path::PathBuf;
 use std::process::ExitCode;
 
 use anyhow::{Context, Result, anyhow};
@@ -33,17 +33,20 @@ fn main() -> ExitCode {
         }
         Err(e) => e.exit(), // --help, --version
     };
-    match cli.sub {
-        None => run(cli.run),
-        Some(Sub::Exec(args)) => run(args),
-        Some(Sub::Check { vrf }) => ExitCode::from(check::run(vrf.as_deref())),
-        Some(sub) => match query(sub) {
-            Ok(()) => ExitCode::SUCCESS,
-            Err(e) => {
-                eprintln!("vrf-exec: {e:#}");
-                ExitCode::from(1)
-            }
-        },
+    let queried = match cli.sub {
+        None => return run(cli.run),
+        Some(Sub::Exec(args)) => return run(args),
+        Some(Sub::Check { vrf }) => return ExitCode::from(check::run(vrf.as_deref())),
+        Some(Sub::Identify { pid, json }) => query::identify(pid, json),
+        Some(Sub::Pids { vrf, json }) => query::pids(&vrf, json),
+        Some(Sub::List { json }) => query::list(json),
+    };
+    match queried {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("vrf-exec: {e:#}");
+            ExitCode::from(1)
+        }
     }
 }
 
@@ -124,93 +127,4 @@ fn privilege_hint(e: std::io::Error, what: String) -> anyhow::Error {
         ),
         _ => anyhow!("{what}: {e}"),
     }
-}
-
-fn query(sub: Sub) -> Result<()> {
-    match sub {
-        Sub::Identify { pid, json } => {
-            let pid = pid.unwrap_or_else(std::process::id);
-            let vrf =
-                cgroup::identify(pid).with_context(|| format!("reading /proc/{pid}/cgroup"))?;
-            if json {
-                println!("{}", serde_json::json!({ "pid": pid, "vrf": vrf }));
-            } else if let Some(v) = vrf {
-                println!("{v}");
-            }
-        }
-        Sub::Pids { vrf, json } => {
-            exec::check_name(&vrf)?;
-            let pids = cgroup::pids(&namespace::ensure_cgroup2()?, &vrf)?;
-            if json {
-                let list: Vec<_> = pids
-                    .iter()
-                    .map(|p| serde_json::json!({ "pid": p, "comm": comm(*p) }))
-                    .collect();
-                println!("{}", serde_json::Value::Array(list));
-            } else {
-                for p in pids {
-                    println!(
-                        "{p:>7}  {}",
-                        comm(p).unwrap_or_else(|| "<terminated?>".into())
-                    );
-                }
-            }
-        }
-        Sub::List { json } => list(json)?,
-        Sub::Exec(_) | Sub::Check { .. } => unreachable!("handled in main"),
-    }
-    Ok(())
-}
-
-fn comm(pid: u32) -> Option<String> {
-    std::fs::read_to_string(format!("/proc/{pid}/comm"))
-        .ok()
-        .map(|s| s.trim_end().to_string())
-}
-
-fn list(json: bool) -> Result<()> {
-    let vrfs = Vrf::list()?;
-    let mount: Option<PathBuf> = namespace::ensure_cgroup2().ok();
-    let mut rows = Vec::new();
-    for v in &vrfs {
-        let slaves: Vec<String> = v.slaves()?.into_iter().map(|s| s.name).collect();
-        let procs = mount
-            .as_deref()
-            .map(|m| cgroup::pids(m, v.name()).map(|p| p.len()).unwrap_or(0));
-        rows.push((v, slaves, procs));
-    }
-    if json {
-        let out: Vec<_> = rows
-            .iter()
-            .map(|(v, slaves, procs)| {
-                serde_json::json!({
-                    "name": v.name(), "ifindex": v.index().get(), "table": v.table(),
-                    "state": if v.is_up() { "up" } else { "down" }, "slaves": slaves, "processes": procs,
-                })
-            })
-            .collect();
-        println!("{}", serde_json::Value::Array(out));
-        return Ok(());
-    }
-    if rows.is_empty() {
-        println!("No VRF is configured (ip link add NAME type vrf table N).");
-        return Ok(());
-    }
-    println!(
-        "{:<16} {:>6} {:<5} {:>5}  SLAVES",
-        "NAME", "TABLE", "STATE", "PROCS"
-    );
-    for (v, slaves, procs) in rows {
-        let procs = procs.map_or("?".to_string(), |n| n.to_string());
-        let state = if v.is_up() { "up" } else { "down" };
-        println!(
-            "{:<16} {:>6} {:<5} {:>5}  {}",
-            v.name(),
-            v.table(),
-            state,
-            procs,
-            slaves.join(" ")
-        );
-    }
-    Ok(())
 }
