@@ -14,6 +14,8 @@ use std::io::{self, Write};
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 
+use anyhow::{Result, anyhow, bail};
+
 /// The cgroup-v2 path of a process from its `/proc/PID/cgroup` text (the `0::` line).
 pub fn v2_path(proc_cgroup: &str) -> Option<&str> {
     proc_cgroup.lines().find_map(|l| l.strip_prefix("0::"))
@@ -43,6 +45,18 @@ pub fn netns_name() -> Option<String> {
             (m.dev() == me.dev() && m.ino() == me.ino())
                 .then(|| e.file_name().to_string_lossy().into_owned())
         })
+}
+
+/// Fails unless `name` can be a VRF name, and so a directory under `vrf/`, before anything is touched
+/// (`default` is the default VRF).
+pub fn check_name(name: &str) -> Result<()> {
+    if name != "default" {
+        vrf_socket::validate_name(name).map_err(|e| anyhow!("invalid VRF name: {e}"))?;
+    }
+    if name.starts_with('-') {
+        bail!("invalid VRF name {name:?}");
+    }
+    Ok(())
 }
 
 /// The cgroup directory for processes of VRF `vrf` launched by this process (`vrf` empty: the `vrf/`

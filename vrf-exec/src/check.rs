@@ -1,10 +1,8 @@
 //! `vrf-exec check`: every precondition of a launch, each with its fix.
 
-use std::os::fd::AsFd;
-
 use vrf_socket::Vrf;
 
-use crate::{bpf, cgroup, namespace};
+use crate::{cgroup, launch, namespace};
 
 /// Linux capability numbers (linux/capability.h).
 const CAP_NET_ADMIN: u32 = 12;
@@ -166,19 +164,20 @@ pub fn run(vrf: Option<&str>) -> u8 {
     u8::from(r.failed)
 }
 
-/// Checks that the hook can be loaded and attached, in the VRF's own cgroup (as a launch would).
+/// Checks that the hook can be loaded and attached, in the VRF's own cgroup, by the launch's own
+/// preparation of that cgroup.
 fn probe_hook(r: &mut Report, mount: &std::path::Path, v: &Vrf) {
     let dir = match cgroup::vrf_dir(mount, v.name()) {
         Ok(d) => d,
         Err(e) => return r.fail(&format!("cgroup path: {e}"), "check /proc/self/cgroup"),
     };
-    let res = std::fs::create_dir_all(&dir)
-        .and_then(|()| std::fs::File::open(&dir))
-        .and_then(|cg| bpf::ensure_attached(cg.as_fd(), v.index().get()));
-    match res {
-        Ok(a) => r.ok(&format!("BPF hook on {} ({a:?})", dir.display())),
+    match launch::prepare_cgroup(&dir, Some(v.index())) {
+        Ok(hook) => {
+            let hook = hook.map_or(String::new(), |a| format!(" ({a:?})"));
+            r.ok(&format!("BPF hook on {}{hook}", dir.display()))
+        }
         Err(e) => r.fail(
-            &format!("BPF hook on {}: {e}", dir.display()),
+            &format!("BPF hook on {}: {}", dir.display(), e.error),
             "run as root on a kernel with CONFIG_CGROUP_BPF=y",
         ),
     }

@@ -8,7 +8,7 @@
 
 use std::ffi::CString;
 
-use anyhow::{Context, Result, anyhow, bail};
+use anyhow::{Context, Result, anyhow};
 use nix::errno::Errno;
 use nix::unistd::{Gid, Group, Uid, User, execvp, initgroups, setgid, setgroups, setuid};
 
@@ -88,15 +88,4 @@ pub fn exec(command: &[String]) -> ExecError {
         status,
         message: format!("{}: {why}", command[0]),
     }
-}
-
-/// Fails unless `name` can be a VRF name (before touching anything).
-pub fn check_name(name: &str) -> Result<()> {
-    if name != "default" {
-        vrf_socket::validate_name(name).map_err(|e| anyhow!("invalid VRF name: {e}"))?;
-    }
-    if name.starts_with('-') {
-        bail!("invalid VRF name {name:?}");
-    }
-    Ok(())
 }

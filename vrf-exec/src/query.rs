@@ -8,7 +8,7 @@ use std::path::PathBuf;
 use anyhow::{Context, Result};
 use vrf_socket::Vrf;
 
-use crate::{cgroup, exec, namespace};
+use crate::{cgroup, namespace};
 
 /// `vrf-exec identify [PID] [--json]`: the VRF process `pid` (default: this one) runs in; nothing
 /// printed when none.
@@ -25,7 +25,7 @@ pub fn identify(pid: Option<u32>, json: bool) -> Result<()> {
 
 /// `vrf-exec pids VRF [--json]`: the processes in VRF `vrf`, with their command names.
 pub fn pids(vrf: &str, json: bool) -> Result<()> {
-    exec::check_name(vrf)?;
+    cgroup::check_name(vrf)?;
     let pids = cgroup::pids(&namespace::ensure_cgroup2()?, vrf)?;
     if json {
         let list: Vec<_> = pids
