@@ -6,6 +6,7 @@
 //! the VRF's current ifindex: ours from an earlier launch, or iproute2's.
 
 use std::io;
+use std::num::NonZeroU32;
 use std::os::fd::AsFd;
 
 use crate::sys::{self, CGROUP_INET_SOCK_CREATE, Insn, PROG_TYPE_CGROUP_SOCK};
@@ -76,7 +77,8 @@ pub enum Attach {
 }
 
 /// Makes sure cgroup `cgroup` (an open directory) binds new sockets to `ifindex`.
-pub fn ensure_attached(cgroup: impl AsFd, ifindex: u32) -> io::Result<Attach> {
+pub fn ensure_attached(cgroup: impl AsFd, ifindex: NonZeroU32) -> io::Result<Attach> {
+    let ifindex = ifindex.get();
     let cg = cgroup.as_fd();
     let ids = sys::prog_query(cg, CGROUP_INET_SOCK_CREATE)?;
     if let [id] = ids[..]
