@@ -73,7 +73,7 @@ pub fn exec(command: &[String]) -> ExecError {
         command.iter().map(|a| CString::new(a.as_bytes())).collect();
     let Ok(args) = args else {
         return ExecError {
-            status: 125,
+            status: crate::EXIT_FAILURE,
             message: "an argument contains a NUL byte".into(),
         };
     };
