@@ -20,24 +20,12 @@ use vrf_lab::cmd::{self, Run};
 use vrf_lab::netns;
 use vrf_lab::{PEER_V4, PEER_V6, ROUTER_V4, ROUTER_V6, Topology};
 
-pub const TESTS: &[vrf_lab::harness::LabTest] = &[
-    (
-        "socket_tools::multi_vrf_echo_answers_each_peer_in_its_vrf_v4",
-        || multi_vrf_echo_answers_each_peer_in_its_vrf(V4),
-    ),
-    (
-        "socket_tools::multi_vrf_echo_answers_each_peer_in_its_vrf_v6",
-        || multi_vrf_echo_answers_each_peer_in_its_vrf(V6),
-    ),
-    (
-        "socket_tools::vrf_connect_costs_one_syscall_more_v4",
-        || vrf_connect_costs_one_syscall_more(V4),
-    ),
-    (
-        "socket_tools::vrf_connect_costs_one_syscall_more_v6",
-        || vrf_connect_costs_one_syscall_more(V6),
-    ),
-];
+vrf_lab::lab_tests! {
+    multi_vrf_echo_answers_each_peer_in_its_vrf_v4 = || multi_vrf_echo_answers_each_peer_in_its_vrf(V4),
+    multi_vrf_echo_answers_each_peer_in_its_vrf_v6 = || multi_vrf_echo_answers_each_peer_in_its_vrf(V6),
+    vrf_connect_costs_one_syscall_more_v4 = || vrf_connect_costs_one_syscall_more(V4),
+    vrf_connect_costs_one_syscall_more_v6 = || vrf_connect_costs_one_syscall_more(V6),
+}
 
 /// One IP family of the topology.
 #[derive(Debug, Clone, Copy)]

@@ -16,48 +16,29 @@ use vrf_lab::{PEER_V4, PEER_V6, ROUTER_V4, ROUTER_V6, Site, Topology};
 use vrf_socket::{AddressFamily, VrfMap, pktinfo};
 use vrf_socket::{ConnectOptions, IcmpKind, Vrf, VrfError, bind_to_index, bound_index, bound_vrf};
 
-pub const TESTS: &[vrf_lab::harness::LabTest] = &[
-    (
-        "sockets::lookup_list_slaves_and_errors",
-        lookup_list_slaves_and_errors,
-    ),
-    ("sockets::tcp_server_matrix_v4", || tcp_server_matrix(V4)),
-    ("sockets::tcp_server_matrix_v6", || tcp_server_matrix(V6)),
-    ("sockets::tcp_client_matrix_v4", || tcp_client_matrix(V4)),
-    ("sockets::tcp_client_matrix_v6", || tcp_client_matrix(V6)),
-    ("sockets::tcp_local_v4", || tcp_local(V4)),
-    ("sockets::tcp_local_v6", || tcp_local(V6)),
-    ("sockets::bind_addresses_v4", || bind_addresses(V4)),
-    ("sockets::bind_addresses_v6", || bind_addresses(V6)),
-    ("sockets::tcp_same_port_in_both_vrfs_v4", || {
-        tcp_same_port_in_both_vrfs(V4)
-    }),
-    ("sockets::tcp_same_port_in_both_vrfs_v6", || {
-        tcp_same_port_in_both_vrfs(V6)
-    }),
-    ("sockets::udp_server_matrix_v4", || udp_server_matrix(V4)),
-    ("sockets::udp_server_matrix_v6", || udp_server_matrix(V6)),
-    ("sockets::udp_client_matrix_v4", || udp_client_matrix(V4)),
-    ("sockets::udp_client_matrix_v6", || udp_client_matrix(V6)),
-    ("sockets::udp_one_socket_serves_both_vrfs_v4", || {
-        udp_one_socket_serves_both_vrfs(V4)
-    }),
-    ("sockets::udp_one_socket_serves_both_vrfs_v6", || {
-        udp_one_socket_serves_both_vrfs(V6)
-    }),
-    ("sockets::icmp_raw_and_datagram_v4", || {
-        icmp_raw_and_datagram(V4)
-    }),
-    ("sockets::icmp_raw_and_datagram_v6", || {
-        icmp_raw_and_datagram(V6)
-    }),
-    ("sockets::tokio_connect_listen_and_pktinfo_v4", || {
-        tokio_connect_listen_and_pktinfo(V4)
-    }),
-    ("sockets::tokio_connect_listen_and_pktinfo_v6", || {
-        tokio_connect_listen_and_pktinfo(V6)
-    }),
-];
+vrf_lab::lab_tests! {
+    lookup_list_slaves_and_errors,
+    tcp_server_matrix_v4 = || tcp_server_matrix(V4),
+    tcp_server_matrix_v6 = || tcp_server_matrix(V6),
+    tcp_client_matrix_v4 = || tcp_client_matrix(V4),
+    tcp_client_matrix_v6 = || tcp_client_matrix(V6),
+    tcp_local_v4 = || tcp_local(V4),
+    tcp_local_v6 = || tcp_local(V6),
+    bind_addresses_v4 = || bind_addresses(V4),
+    bind_addresses_v6 = || bind_addresses(V6),
+    tcp_same_port_in_both_vrfs_v4 = || tcp_same_port_in_both_vrfs(V4),
+    tcp_same_port_in_both_vrfs_v6 = || tcp_same_port_in_both_vrfs(V6),
+    udp_server_matrix_v4 = || udp_server_matrix(V4),
+    udp_server_matrix_v6 = || udp_server_matrix(V6),
+    udp_client_matrix_v4 = || udp_client_matrix(V4),
+    udp_client_matrix_v6 = || udp_client_matrix(V6),
+    udp_one_socket_serves_both_vrfs_v4 = || udp_one_socket_serves_both_vrfs(V4),
+    udp_one_socket_serves_both_vrfs_v6 = || udp_one_socket_serves_both_vrfs(V6),
+    icmp_raw_and_datagram_v4 = || icmp_raw_and_datagram(V4),
+    icmp_raw_and_datagram_v6 = || icmp_raw_and_datagram(V6),
+    tokio_connect_listen_and_pktinfo_v4 = || tokio_connect_listen_and_pktinfo(V4),
+    tokio_connect_listen_and_pktinfo_v6 = || tokio_connect_listen_and_pktinfo(V6),
+}
 
 /// The addresses of one IP family in the topology.
 #[derive(Debug, Clone, Copy)]
