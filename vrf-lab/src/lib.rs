@@ -9,6 +9,7 @@
 #![deny(unsafe_op_in_unsafe_fn)]
 
 pub mod bench;
+pub mod ca;
 pub mod cmd;
 pub mod dnsmasq;
 pub mod harness;

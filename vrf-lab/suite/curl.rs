@@ -8,8 +8,9 @@ use std::time::Duration;
 
 use anyhow::{Context, Result, bail, ensure};
 use http::Version;
+use vrf_lab::ca::TestCa;
 use vrf_lab::cmd::{self, Run};
-use vrf_lab::http::{HttpServer, TestCa, http_server, pattern_sha256};
+use vrf_lab::http::{HttpServer, http_server, pattern_sha256};
 use vrf_lab::{Site, TempDir, Topology};
 
 vrf_lab::lab_tests! {

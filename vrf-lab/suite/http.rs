@@ -8,9 +8,10 @@ use std::path::PathBuf;
 
 use anyhow::{Context, Result, ensure};
 use http::Version;
+use vrf_lab::ca::TestCa;
 use vrf_lab::cmd::Run;
 use vrf_lab::dnsmasq::Dnsmasq;
-use vrf_lab::http::{HttpServer, TestCa, file_sha256, http_server, pattern_sha256};
+use vrf_lab::http::{HttpServer, file_sha256, http_server, pattern_sha256};
 use vrf_lab::{PEER_V4, PEER_V6, ROUTER_V4, ROUTER_V6, Site, TempDir, Topology};
 
 vrf_lab::lab_tests! {
