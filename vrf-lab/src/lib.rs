@@ -133,3 +133,22 @@ impl Drop for TempDir {
         let _ = std::fs::remove_dir_all(&self.0);
     }
 }
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn missing_builds_say_how_to_make_them() {
+        let e = super::example("no_such_example").unwrap_err().to_string();
+        assert!(
+            e.contains("/examples/no_such_example is not built")
+                && e.contains("cargo build --workspace --examples"),
+            "{e}"
+        );
+        let e = super::tool("no-such-tool").unwrap_err().to_string();
+        assert!(
+            e.contains("/no-such-tool is not built") && e.contains("cargo build --workspace`"),
+            "{e}"
+        );
+        assert!(!e.contains("/deps/"), "{e}");
+    }
+}
