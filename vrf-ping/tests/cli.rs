@@ -1,5 +1,5 @@
 //! vrf-ping's command line on the host (no VRF needed): help and errors that come before any packet.
-//! Its behaviour in VRFs is tested in the lab (tests/lab/ping.rs); this test also makes
+//! Its behaviour in VRFs is tested in the lab (vrf-lab/suite/ping.rs); this test also makes
 //! `cargo test --workspace` build the binary the lab suite runs.
 
 use std::process::Command;
