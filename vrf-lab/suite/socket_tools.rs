@@ -2,7 +2,9 @@
 //! - `multi_vrf_echo`: one unbound UDP socket with pktinfo answers both peers, each through its own VRF,
 //!   although both VRFs own the same addresses;
 //! - `tcp_connect` under strace: a VRF connect costs exactly one system call more than a plain one, the
-//!   `setsockopt(SO_BINDTOIFINDEX)`.
+//!   `setsockopt(SO_BINDTOIFINDEX)`;
+//! - `tokio_hello`: async listeners in both VRFs on one port, each telling its clients their VRF, and an
+//!   async client that reaches each VRF's own peer at the same address.
 //!
 //! The examples are built by `cargo test --workspace` (or `cargo build --workspace --examples`) next to
 //! this test binary, in `target/<profile>/examples/`; [`vrf_lab::example`] finds them.
@@ -24,6 +26,8 @@ vrf_lab::lab_tests! {
     multi_vrf_echo_answers_each_peer_in_its_vrf_v6 = || multi_vrf_echo_answers_each_peer_in_its_vrf(V6),
     vrf_connect_costs_one_syscall_more_v4 = || vrf_connect_costs_one_syscall_more(V4),
     vrf_connect_costs_one_syscall_more_v6 = || vrf_connect_costs_one_syscall_more(V6),
+    tokio_hello_in_each_vrf_v4 = || tokio_hello_in_each_vrf(V4),
+    tokio_hello_in_each_vrf_v6 = || tokio_hello_in_each_vrf(V6),
 }
 
 /// One IP family of the topology.
@@ -124,7 +128,7 @@ fn multi_vrf_echo_answers_each_peer_in_its_vrf(fam: Fam) -> Result<()> {
 
 /// What [`multi_vrf_echo`] printed on stderr.
 #[derive(Debug)]
-pub struct EchoRun {
+struct EchoRun {
     /// The line it prints once its socket is bound.
     pub startup: String,
     /// Every line after it.
@@ -138,7 +142,7 @@ pub struct EchoRun {
 /// `"<its VRF> <message>"` for each (in any order): both peers have the same address, and so have both
 /// VRFs of the router, so an answer sent through the wrong VRF reaches the wrong peer. Then the example
 /// must exit 0.
-pub fn multi_vrf_echo(
+fn multi_vrf_echo(
     t: &Topology,
     to: SocketAddr,
     per_peer: usize,
@@ -386,5 +390,96 @@ fn vrf_connect_costs_one_syscall_more(fam: Fam) -> Result<()> {
         unreachable.listing("plain connect to the peer"),
         unreachable.run.describe("ran")
     );
+    Ok(())
+}
+
+// --- tokio_hello -----------------------------------------------------------------------------------
+
+/// `tokio_hello serve` in the router with one listener per VRF on the same port: each peer (both have the
+/// same address) connects to the router's address and is told its own VRF, which the server learnt from
+/// `bound_vrf` on the accepted tokio stream. Then `tokio_hello get VRF PEER PORT` in the router reaches
+/// each VRF's own peer, whose server answers with its VRF's name.
+fn tokio_hello_in_each_vrf(fam: Fam) -> Result<()> {
+    let exe = vrf_lab::example("tokio_hello")?;
+    let exe = exe.to_str().context("example path is not UTF-8")?;
+    let t = Topology::new()?;
+    let port = PORT.to_string();
+    let mut cmd = t.router_cmd(exe, &["serve", port.as_str(), &t.blue.vrf, &t.red.vrf]);
+    cmd.stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    let mut child = Reaped(
+        cmd.spawn()
+            .with_context(|| format!("starting `{}`", cmd::line_of(&cmd)))?,
+    );
+    let stdout = child.0.stdout.take().context("no stdout pipe")?;
+    let (tx, lines) = mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            let _ = tx.send(line);
+        }
+    });
+    let mut listening = Vec::new();
+    while listening.len() < 2 {
+        match lines.recv_timeout(WAIT) {
+            Ok(line) => listening.push(line),
+            Err(_) => {
+                let _ = child.0.kill();
+                let mut err = String::new();
+                if let Some(mut e) = child.0.stderr.take() {
+                    let _ = std::io::Read::read_to_string(&mut e, &mut err);
+                }
+                bail!("tokio_hello serve printed {listening:?} within {WAIT:?}; stderr: {err}");
+            }
+        }
+    }
+    for site in t.sites() {
+        let want = format!("listening on port {PORT} in VRF {}", site.vrf);
+        ensure!(listening.contains(&want), "no {want:?} in {listening:?}");
+    }
+
+    for site in t.sites() {
+        let to = fam.router(PORT);
+        let reply = netns::run_in(&site.peer_ns, move || {
+            let mut conn = std::net::TcpStream::connect_timeout(&to, WAIT)?;
+            conn.set_read_timeout(Some(WAIT))?;
+            let mut reply = String::new();
+            std::io::Read::read_to_string(&mut conn, &mut reply)?;
+            Ok(reply)
+        })
+        .with_context(|| format!("the peer of {} connecting to {to}", site.vrf))?;
+        let want = format!(", this is VRF {}\n", site.vrf);
+        ensure!(
+            reply.starts_with("hello ")
+                && reply.contains(&fam.ip(PEER_V4, PEER_V6).to_string())
+                && reply.ends_with(&want),
+            "the peer of {} got {reply:?}, expected a greeting from VRF {}",
+            site.vrf,
+            site.vrf
+        );
+    }
+
+    let peer_port = PORT + 1;
+    let mut servers = Vec::new();
+    for site in t.sites() {
+        let answer = format!("peer of {}", site.vrf);
+        servers.push(netns::tcp_server(
+            &site.peer_ns,
+            move || Ok(TcpListener::bind(fam.any(peer_port))?),
+            move |mut conn, _| {
+                let _ = conn.write_all(answer.as_bytes());
+            },
+        )?);
+    }
+    let peer = fam.ip(PEER_V4, PEER_V6).to_string();
+    let peer_port = peer_port.to_string();
+    for site in t.sites() {
+        let got = cmd::run(&mut t.router_cmd(exe, &["get", &site.vrf, &peer, &peer_port]))?;
+        ensure!(
+            got.success() && got.stdout == format!("peer of {}", site.vrf),
+            "{}",
+            got.describe(&format!("did not reach the peer of {}", site.vrf))
+        );
+    }
     Ok(())
 }

@@ -32,8 +32,6 @@ vrf_lab::lab_tests! {
     udp_server_matrix_v6 = || udp_server_matrix(V6),
     udp_client_matrix_v4 = || udp_client_matrix(V4),
     udp_client_matrix_v6 = || udp_client_matrix(V6),
-    udp_one_socket_serves_both_vrfs_v4 = || udp_one_socket_serves_both_vrfs(V4),
-    udp_one_socket_serves_both_vrfs_v6 = || udp_one_socket_serves_both_vrfs(V6),
     icmp_raw_and_datagram_v4 = || icmp_raw_and_datagram(V4),
     icmp_raw_and_datagram_v6 = || icmp_raw_and_datagram(V6),
     tokio_connect_listen_and_pktinfo_v4 = || tokio_connect_listen_and_pktinfo(V4),
@@ -695,15 +693,6 @@ fn udp_client_matrix(fam: Fam) -> Result<()> {
         got,
         Outcome::Unreachable,
     )?;
-    Ok(())
-}
-
-/// One unbound socket with pktinfo serves both VRFs at once, with batch receive and send (the
-/// `multi_vrf_echo` example of vrf-socket), and every reply reaches the peer that asked, although both
-/// peers have the same address.
-fn udp_one_socket_serves_both_vrfs(fam: Fam) -> Result<()> {
-    let t = Topology::new()?;
-    crate::socket_tools::multi_vrf_echo(&t, fam.router_addr(), 20, |i| i.to_string())?;
     Ok(())
 }
 
