@@ -11,9 +11,9 @@ RUSTFLAGS="-C target-feature=+crt-static" \
   cargo build --release --locked -p vrf-exec --target x86_64-unknown-linux-gnu
 benches=("$@")
 if [ ${#benches[@]} -eq 0 ]; then
-  benches=($(ls tests/benches/*.rs | xargs -n1 basename | sed 's/\.rs$//'))
+  benches=($(ls vrf-lab/benches/*.rs | xargs -n1 basename | sed 's/\.rs$//'))
 fi
 for b in "${benches[@]}"; do
   echo "=== bench $b"
-  cargo bench --locked -p vrf-tests --bench "$b"
+  cargo bench --locked -p vrf-lab --bench "$b"
 done

@@ -6,6 +6,7 @@
 //! the VRF's current ifindex: ours from an earlier launch, or iproute2's.
 
 use std::io;
+use std::num::NonZeroU32;
 use std::os::fd::AsFd;
 
 use crate::sys::{self, CGROUP_INET_SOCK_CREATE, Insn, PROG_TYPE_CGROUP_SOCK};
@@ -16,33 +17,42 @@ const BPF_JMP_EXIT: u8 = 0x05 | 0x90; // BPF_JMP | BPF_EXIT
 /// `offsetof(struct bpf_sock, bound_dev_if)`.
 const BOUND_DEV_IF: i16 = 0;
 
+/// `dst = imm` (64-bit move of a constant).
+const fn mov_imm(dst: u8, imm: i32) -> Insn {
+    Insn {
+        code: BPF_ALU64_MOV_K,
+        regs: dst,
+        off: 0,
+        imm,
+    }
+}
+
+/// `*(u32 *)(dst + off) = src`.
+const fn store_w(dst: u8, off: i16, src: u8) -> Insn {
+    Insn {
+        code: BPF_STX_MEM_W,
+        regs: dst | (src << 4),
+        off,
+        imm: 0,
+    }
+}
+
+/// `exit`: return r0.
+const EXIT: Insn = Insn {
+    code: BPF_JMP_EXIT,
+    regs: 0,
+    off: 0,
+    imm: 0,
+};
+
 /// The program: `r2 = ifindex; ((struct bpf_sock *)r1)->bound_dev_if = r2; return 1` (1 = allow).
 pub fn program(ifindex: u32) -> [Insn; 4] {
     [
-        Insn {
-            code: BPF_ALU64_MOV_K,
-            regs: 2,
-            off: 0,
-            imm: ifindex as i32,
-        },
-        Insn {
-            code: BPF_STX_MEM_W,
-            regs: 1 | (2 << 4),
-            off: BOUND_DEV_IF,
-            imm: 0,
-        },
-        Insn {
-            code: BPF_ALU64_MOV_K,
-            regs: 0,
-            off: 0,
-            imm: 1,
-        },
-        Insn {
-            code: BPF_JMP_EXIT,
-            regs: 0,
-            off: 0,
-            imm: 0,
-        },
+        // The kernel's ifindex is a positive int; the bits are what the 32-bit store writes.
+        mov_imm(2, ifindex as i32),
+        store_w(1, BOUND_DEV_IF, 2),
+        mov_imm(0, 1),
+        EXIT,
     ]
 }
 
@@ -76,7 +86,8 @@ pub enum Attach {
 }
 
 /// Makes sure cgroup `cgroup` (an open directory) binds new sockets to `ifindex`.
-pub fn ensure_attached(cgroup: impl AsFd, ifindex: u32) -> io::Result<Attach> {
+pub fn ensure_attached(cgroup: impl AsFd, ifindex: NonZeroU32) -> io::Result<Attach> {
+    let ifindex = ifindex.get();
     let cg = cgroup.as_fd();
     let ids = sys::prog_query(cg, CGROUP_INET_SOCK_CREATE)?;
     if let [id] = ids[..]
@@ -130,43 +141,20 @@ mod tests {
     #[test]
     fn recognises_an_iproute2_style_binder() {
         // r6 = r1; r3 = idx; r2 = 0; *(u32 *)(r1 + 0) = r3; r0 = 1; exit
+        const BPF_ALU64_MOV_X: u8 = 0x07 | 0xb0 | 0x08; // BPF_ALU64 | BPF_MOV | BPF_X
+        let r6_r1 = Insn {
+            code: BPF_ALU64_MOV_X,
+            regs: 6 | (1 << 4),
+            off: 0,
+            imm: 0,
+        };
         let p = [
-            Insn {
-                code: 0xbf,
-                regs: 6 | (1 << 4),
-                off: 0,
-                imm: 0,
-            },
-            Insn {
-                code: BPF_ALU64_MOV_K,
-                regs: 3,
-                off: 0,
-                imm: 7,
-            },
-            Insn {
-                code: BPF_ALU64_MOV_K,
-                regs: 2,
-                off: 0,
-                imm: 0,
-            },
-            Insn {
-                code: BPF_STX_MEM_W,
-                regs: 1 | (3 << 4),
-                off: 0,
-                imm: 0,
-            },
-            Insn {
-                code: BPF_ALU64_MOV_K,
-                regs: 0,
-                off: 0,
-                imm: 1,
-            },
-            Insn {
-                code: BPF_JMP_EXIT,
-                regs: 0,
-                off: 0,
-                imm: 0,
-            },
+            r6_r1,
+            mov_imm(3, 7),
+            mov_imm(2, 0),
+            store_w(1, 0, 3),
+            mov_imm(0, 1),
+            EXIT,
         ];
         assert!(binds_to(&p, 7));
         assert!(

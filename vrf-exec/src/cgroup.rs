@@ -1,87 +1,20 @@
-//! The cgroup-v2 side of VRF association, in iproute2's layout so that `ip vrf identify/pids` and
-//! vrf-exec see each other's processes:
+//! The cgroup-v2 side of VRF association. The kernel runs a cgroup's sock-create hook (see [`crate::bpf`])
+//! for every socket made by a process in that cgroup or below it; a process joins a cgroup by writing
+//! its pid to the group's `cgroup.procs`, and its children are born in it. vrf-exec uses iproute2's
+//! layout, so that `ip vrf identify/pids` and vrf-exec see each other's processes:
 //!
 //! `<cgroup2 mount><current cgroup without any /vrf/… suffix>[/<netns name>-ns]/vrf/<VRF>`
 //!
 //! The `-ns` level appears when the process runs in a named network namespace (`ip netns add`), so two
-//! namespaces' VRFs of the same name do not share a cgroup.
+//! namespaces' VRFs of the same name do not share a cgroup. Where cgroup2 is mounted is
+//! [`crate::namespace`]'s business.
 
 use std::fs;
 use std::io::{self, Write};
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 
-use nix::mount::{MsFlags, mount};
-use nix::sched::{CloneFlags, unshare};
-use nix::sys::statfs::{CGROUP2_SUPER_MAGIC, statfs};
-
-const USUAL: &str = "/sys/fs/cgroup";
-
-/// Where cgroup2 is mounted in this mount namespace: `/sys/fs/cgroup` when it is there, else the first
-/// cgroup2 mount in `/proc/self/mountinfo`, else `None`.
-pub fn find_mount() -> io::Result<Option<PathBuf>> {
-    if statfs(USUAL).is_ok_and(|s| s.filesystem_type() == CGROUP2_SUPER_MAGIC) {
-        return Ok(Some(PathBuf::from(USUAL)));
-    }
-    let mountinfo = fs::read_to_string("/proc/self/mountinfo")?;
-    Ok(mounts_of_type(&mountinfo, "cgroup2")
-        .into_iter()
-        .next()
-        .map(|(dir, _)| PathBuf::from(dir)))
-}
-
-/// Where cgroup2 is mounted; when it is not visible (as under `ip netns exec`, which remounts `/sys`),
-/// mounts it on `/sys/fs/cgroup` in a private mount namespace of this process, leaving the host's
-/// mounts alone (the command inherits the namespace and sees it there too).
-pub fn mount_point() -> io::Result<PathBuf> {
-    if let Some(m) = find_mount()? {
-        return Ok(m);
-    }
-    let no_mount = |e: nix::Error| {
-        io::Error::new(
-            io::ErrorKind::NotFound,
-            format!(
-                "no cgroup2 file system is mounted, and mounting one failed: {e} (mount -t cgroup2 none {USUAL})"
-            ),
-        )
-    };
-    private_mount_namespace().map_err(no_mount)?;
-    mount(
-        Some("cgroup2"),
-        USUAL,
-        Some("cgroup2"),
-        MsFlags::empty(),
-        None::<&str>,
-    )
-    .map_err(no_mount)?;
-    Ok(PathBuf::from(USUAL))
-}
-
-/// Gives this process a mount namespace of its own whose mounts do not propagate back to the one it
-/// came from (changes from there still arrive). The command inherits it.
-pub fn private_mount_namespace() -> nix::Result<()> {
-    unshare(CloneFlags::CLONE_NEWNS)?;
-    mount(
-        None::<&str>,
-        "/",
-        None::<&str>,
-        MsFlags::MS_REC | MsFlags::MS_SLAVE,
-        None::<&str>,
-    )
-}
-
-/// `(mount point, super options)` of every mount of file system type `fstype` in a mountinfo text.
-pub fn mounts_of_type<'a>(mountinfo: &'a str, fstype: &str) -> Vec<(&'a str, &'a str)> {
-    mountinfo
-        .lines()
-        .filter_map(|l| {
-            let (head, tail) = l.split_once(" - ")?;
-            let mut t = tail.split_whitespace();
-            let (ty, _source, opts) = (t.next()?, t.next()?, t.next().unwrap_or(""));
-            (ty == fstype).then(|| head.split_whitespace().nth(4).map(|dir| (dir, opts)))?
-        })
-        .collect()
-}
+use anyhow::{Result, anyhow, bail};
 
 /// The cgroup-v2 path of a process from its `/proc/PID/cgroup` text (the `0::` line).
 pub fn v2_path(proc_cgroup: &str) -> Option<&str> {
@@ -112,6 +45,18 @@ pub fn netns_name() -> Option<String> {
             (m.dev() == me.dev() && m.ino() == me.ino())
                 .then(|| e.file_name().to_string_lossy().into_owned())
         })
+}
+
+/// Fails unless `name` can be a VRF name, and so a directory under `vrf/`, before anything is touched
+/// (`default` is the default VRF).
+pub fn check_name(name: &str) -> Result<()> {
+    if name != "default" {
+        vrf_socket::validate_name(name).map_err(|e| anyhow!("invalid VRF name: {e}"))?;
+    }
+    if name.starts_with('-') {
+        bail!("invalid VRF name {name:?}");
+    }
+    Ok(())
 }
 
 /// The cgroup directory for processes of VRF `vrf` launched by this process (`vrf` empty: the `vrf/`
@@ -216,19 +161,5 @@ mod tests {
             "/user.slice/session-1.scope"
         );
         assert_eq!(base_of_path("/a/ns1-ns/vrf/blue"), "/a/ns1-ns");
-    }
-
-    #[test]
-    fn finds_mounts_by_type() {
-        let mi = "30 1 0:26 / /sys/fs/cgroup rw,nosuid - cgroup2 cgroup2 rw,nsdelegate\n\
-                  31 1 0:27 / /sys/fs/cgroup/net_cls rw - cgroup cgroup rw,net_cls,net_prio\n";
-        assert_eq!(
-            mounts_of_type(mi, "cgroup2"),
-            [("/sys/fs/cgroup", "rw,nsdelegate")]
-        );
-        assert_eq!(
-            mounts_of_type(mi, "cgroup"),
-            [("/sys/fs/cgroup/net_cls", "rw,net_cls,net_prio")]
-        );
     }
 }

@@ -1,10 +1,8 @@
 //! `vrf-exec check`: every precondition of a launch, each with its fix.
 
-use std::os::fd::AsFd;
-
 use vrf_socket::Vrf;
 
-use crate::{bpf, cgroup};
+use crate::{cgroup, launch, namespace};
 
 /// Linux capability numbers (linux/capability.h).
 const CAP_NET_ADMIN: u32 = 12;
@@ -73,7 +71,7 @@ pub fn run(vrf: Option<&str>) -> u8 {
         r.warn("capabilities: no CAP_NET_RAW", "fine for vrf-exec; programs in the VRF cannot open raw sockets (ping falls back to ICMP sockets if ping_group_range allows)");
     }
 
-    let mount = match cgroup::find_mount() {
+    let mount = match namespace::find_cgroup2() {
         Ok(Some(m)) => {
             r.ok(&format!("cgroup2 mounted at {}", m.display()));
             Some(m)
@@ -100,7 +98,7 @@ pub fn run(vrf: Option<&str>) -> u8 {
         }
     }
     let mountinfo = std::fs::read_to_string("/proc/self/mountinfo").unwrap_or_default();
-    let cg2_opts: Vec<&str> = cgroup::mounts_of_type(&mountinfo, "cgroup2")
+    let cg2_opts: Vec<&str> = namespace::mounts_of_type(&mountinfo, "cgroup2")
         .into_iter()
         .map(|(_, o)| o)
         .collect();
@@ -114,7 +112,7 @@ pub fn run(vrf: Option<&str>) -> u8 {
              `mount -o remount,favordynmods /sys/fs/cgroup` makes launches faster (measured in the lab: 1.36x -> 1.02x the cost of `env true`)",
         );
     }
-    let v1_net: Vec<&str> = cgroup::mounts_of_type(&mountinfo, "cgroup")
+    let v1_net: Vec<&str> = namespace::mounts_of_type(&mountinfo, "cgroup")
         .into_iter()
         .filter(|(_, o)| o.split(',').any(|x| x == "net_cls" || x == "net_prio"))
         .map(|(d, _)| d)
@@ -127,7 +125,7 @@ pub fn run(vrf: Option<&str>) -> u8 {
             "once a process uses it, the kernel stops running cgroup-v2 socket hooks and programs would run outside the VRF; unmount it (boot with cgroup_no_v1=net_cls,net_prio)",
         );
     }
-    if cgroup::mounts_of_type(&mountinfo, "bpf").is_empty() {
+    if namespace::mounts_of_type(&mountinfo, "bpf").is_empty() {
         r.warn(
             "bpffs is not mounted",
             "not needed: vrf-exec keeps its hook attached to the VRF's cgroup, not pinned",
@@ -166,19 +164,20 @@ pub fn run(vrf: Option<&str>) -> u8 {
     u8::from(r.failed)
 }
 
-/// Checks that the hook can be loaded and attached, in the VRF's own cgroup (as a launch would).
+/// Checks that the hook can be loaded and attached, in the VRF's own cgroup, by the launch's own
+/// preparation of that cgroup.
 fn probe_hook(r: &mut Report, mount: &std::path::Path, v: &Vrf) {
     let dir = match cgroup::vrf_dir(mount, v.name()) {
         Ok(d) => d,
         Err(e) => return r.fail(&format!("cgroup path: {e}"), "check /proc/self/cgroup"),
     };
-    let res = std::fs::create_dir_all(&dir)
-        .and_then(|()| std::fs::File::open(&dir))
-        .and_then(|cg| bpf::ensure_attached(cg.as_fd(), v.index().get()));
-    match res {
-        Ok(a) => r.ok(&format!("BPF hook on {} ({a:?})", dir.display())),
+    match launch::prepare_cgroup(&dir, Some(v.index())) {
+        Ok(hook) => {
+            let hook = hook.map_or(String::new(), |a| format!(" ({a:?})"));
+            r.ok(&format!("BPF hook on {}{hook}", dir.display()))
+        }
         Err(e) => r.fail(
-            &format!("BPF hook on {}: {e}", dir.display()),
+            &format!("BPF hook on {}: {}", dir.display(), e.error),
             "run as root on a kernel with CONFIG_CGROUP_BPF=y",
         ),
     }

@@ -1,34 +1,16 @@
-//! The last steps of a launch, after the process joined the VRF's cgroup: per-VRF DNS configuration,
-//! dropping privileges, and exec.
+//! The last steps of a launch, once the process is in the VRF's cgroup: dropping privileges, and exec.
+//!
+//! The cgroup, and so the hook, stay with the process across `setuid` and `execve`. What must not stay
+//! is the power to undo them: once `setuid` leaves uid 0 the kernel clears the capabilities, so a socket
+//! cannot be re-bound to another device (`SO_BINDTODEVICE` needs `CAP_NET_RAW`) and the root-owned
+//! `cgroup.procs` files that would move the process elsewhere are not writable; `no_new_privs` makes
+//! `execve` grant no setuid bit or file capability back.
 
 use std::ffi::CString;
 
-use anyhow::{Context, Result, anyhow, bail};
+use anyhow::{Context, Result, anyhow};
 use nix::errno::Errno;
-use nix::mount::{MsFlags, mount};
 use nix::unistd::{Gid, Group, Uid, User, execvp, initgroups, setgid, setgroups, setuid};
-
-/// If `/etc/vrf/<vrf>/resolv.conf` exists, gives the process a private mount namespace in which it is
-/// bind-mounted over `/etc/resolv.conf` (as `ip netns exec` does with `/etc/netns/<name>/`), so that
-/// unmodified programs resolve names with the VRF's name servers. Returns the file used, if any.
-pub fn use_vrf_resolv_conf(vrf: &str) -> Result<Option<String>> {
-    let conf = vrf_socket::paths::vrf_resolv_conf(vrf);
-    if !conf.is_file() {
-        return Ok(None);
-    }
-    let conf = conf.display().to_string();
-    crate::cgroup::private_mount_namespace()
-        .context("a private mount namespace for the VRF's resolv.conf")?;
-    mount(
-        Some(conf.as_str()),
-        "/etc/resolv.conf",
-        None::<&str>,
-        MsFlags::MS_BIND,
-        None::<&str>,
-    )
-    .with_context(|| format!("bind-mounting {conf} over /etc/resolv.conf"))?;
-    Ok(Some(conf))
-}
 
 /// Becomes `user` (and `group`, default the user's primary group), with the user's supplementary groups,
 /// and sets `no_new_privs` so that no setuid or file-capability program run later regains `CAP_NET_RAW`,
@@ -91,7 +73,7 @@ pub fn exec(command: &[String]) -> ExecError {
         command.iter().map(|a| CString::new(a.as_bytes())).collect();
     let Ok(args) = args else {
         return ExecError {
-            status: 125,
+            status: crate::EXIT_FAILURE,
             message: "an argument contains a NUL byte".into(),
         };
     };
@@ -106,15 +88,4 @@ pub fn exec(command: &[String]) -> ExecError {
         status,
         message: format!("{}: {why}", command[0]),
     }
-}
-
-/// Fails unless `name` can be a VRF name (before touching anything).
-pub fn check_name(name: &str) -> Result<()> {
-    if name != "default" {
-        vrf_socket::validate_name(name).map_err(|e| anyhow!("invalid VRF name: {e}"))?;
-    }
-    if name.starts_with('-') {
-        bail!("invalid VRF name {name:?}");
-    }
-    Ok(())
 }

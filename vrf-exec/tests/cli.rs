@@ -1,5 +1,5 @@
 //! vrf-exec's command line on the host kernel (no VRF needed): help, usage errors and lookups that fail
-//! before anything is attached. Its behaviour inside VRFs is tested in the lab (tests/lab/exec.rs).
+//! before anything is attached. Its behaviour inside VRFs is tested in the lab (vrf-lab/suite/exec.rs).
 //! Having this test also makes `cargo test --workspace` build the binary the lab tests run.
 
 use std::process::Command;

@@ -1,6 +1,6 @@
 //! vrf-ping on the host (no VRF needed): help, errors that come before any packet, and the default VRF
 //! over loopback (replies, -I, names from /etc/hosts, signals).
-//! Its behaviour in VRFs is tested in the lab (tests/lab/ping.rs); this test also makes
+//! Its behaviour in VRFs is tested in the lab (vrf-lab/suite/ping.rs); this test also makes
 //! `cargo test --workspace` build the binary the lab suite runs.
 
 use std::process::Command;

@@ -5,12 +5,28 @@
 //! device (`SO_BINDTOIFINDEX` / `SO_BINDTODEVICE`) routes through the VRF's table only.
 //!
 //! - [`Vrf`]: look a VRF up by name or index over rtnetlink, list VRFs and their slaves, find the VRF of a
-//!   device.
+//!   device by name or index ([`Vrf::of_device`]); [`VrfMap`] caches that answer per device. A `Vrf`
+//!   displays as its device name (`format!("VRF {vrf}")` gives `VRF blue`).
 //! - [`Vrf::tcp_connect`], [`Vrf::tcp_listen`], [`Vrf::udp_bind`], [`Vrf::icmp_socket`], [`Vrf::socket`]:
-//!   sockets bound to a VRF, as std types; `vrf_socket::tokio` (feature `tokio`) for async ones.
-//! - [`bound_vrf`]: the VRF a socket is scoped to, e.g. the VRF an accepted connection arrived in.
+//!   sockets bound to a VRF, as std types.
+//! - [`bound_vrf`]: the VRF a socket is scoped to, e.g. the VRF an accepted connection arrived in. It
+//!   takes anything with a file descriptor (`AsFd`): std, socket2 and tokio sockets alike.
 //! - [`pktinfo`]: one UDP socket serving many VRFs: learn each datagram's ingress device and VRF from
-//!   `IP_PKTINFO`, and reply through the same VRF from the same address.
+//!   `IP_PKTINFO`, and reply through the same VRF from the same address ([`cmsg`] is the codec).
+//! - [`AddressFamily`]: IPv4 or IPv6, the one vocabulary for `-4`/`-6`, socket domains and DNS records.
+//! - [`paths`]: where a VRF's configuration files live (`/etc/vrf/NAME/resolv.conf`).
+//!
+//! Features:
+//!
+//! - `tokio`: async versions in `vrf_socket::tokio` (connect, listen, UDP, pktinfo). The feature brings
+//!   no runtime: the application depends on tokio itself with the runtime features it uses (`rt` or
+//!   `rt-multi-thread`, and `macros` for `#[tokio::main]`); see `examples/tokio_hello.rs`.
+//! - `dns` (enables `tokio`): `dns`, a resolver whose queries leave through the VRF, configured
+//!   from the VRF's own resolv.conf, and connect-by-name (`Vrf::tcp_connect_host`,
+//!   `tokio::connect_host`) that tries every address happy-eyeballs style.
+//!
+//! Interface indexes are `NonZeroU32` everywhere (`Vrf::index`, `Vrf::by_index`, `Vrf::of_device`,
+//! [`VrfMap::vrf_of`], `RecvMeta::ifindex`, [`bound_index`]): the kernel never gives a device index 0.
 //!
 //! ```no_run
 //! use std::io::{Read, Write};
@@ -28,6 +44,8 @@
 
 pub mod bind;
 pub mod cmsg;
+#[cfg(feature = "tokio")]
+mod connect;
 #[cfg(feature = "dns")]
 pub mod dns;
 mod error;

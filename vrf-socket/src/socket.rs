@@ -81,6 +81,26 @@ pub fn icmp_socket_type(family: AddressFamily, kind: IcmpKind) -> (Domain, Type,
     (family.domain(), kind.socket_type(), protocol)
 }
 
+/// A non-blocking TCP socket in `vrf` for connecting to `dst`, bound to `bind` if given, for tokio to
+/// drive. Made synchronously, so in the calling thread's network namespace, whichever thread later
+/// drives the connect.
+#[cfg(feature = "tokio")]
+pub(crate) fn nonblocking_tcp(
+    vrf: &Vrf,
+    dst: SocketAddr,
+    bind: Option<SocketAddr>,
+) -> io::Result<tokio::net::TcpSocket> {
+    let s = vrf.socket(
+        Domain::for_address(dst),
+        Type::STREAM.nonblocking(),
+        Some(Protocol::TCP),
+    )?;
+    if let Some(bind) = bind {
+        s.bind(&SockAddr::from(bind))?;
+    }
+    Ok(tokio::net::TcpSocket::from_std_stream(s.into()))
+}
+
 /// The error of a connect that ran out of time, naming the address and the VRF.
 pub(crate) fn connect_timed_out(vrf: &Vrf, addr: SocketAddr, after: Duration) -> io::Error {
     io::Error::new(

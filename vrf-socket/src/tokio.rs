@@ -1,6 +1,9 @@
 //! Async (tokio) versions of the VRF sockets: the same system calls, registered with tokio's reactor.
 //!
-//! Enabled by the `tokio` feature.
+//! Enabled by the `tokio` feature, which brings no runtime: these functions register their sockets
+//! with the runtime they are called from, so the application adds tokio with the runtime features it
+//! uses (`rt` or `rt-multi-thread`; `macros` for `#[tokio::main]`). [`bound_vrf`](crate::bound_vrf)
+//! works on the tokio sockets too (they are `AsFd`). A complete program: `examples/tokio_hello.rs`.
 //!
 //! ```no_run
 //! # async fn f() -> std::io::Result<()> {
@@ -17,38 +20,17 @@
 use std::io;
 use std::net::SocketAddr;
 
-use socket2::{Domain, Protocol, SockAddr, Type};
 use tokio::io::Interest;
 use tokio::io::unix::AsyncFd;
 
 use crate::pktinfo::{self, RecvMeta, Transmit};
-use crate::socket::{self, ConnectOptions};
 use crate::sys;
 use crate::vrf::Vrf;
 
-/// Resolves a host name inside the VRF and connects to it (feature `dns`); see `vrf_socket::dns`.
+/// Resolves a host name inside the VRF and connects to it (feature `dns`).
 #[cfg(feature = "dns")]
-pub use crate::dns::{connect_host, connect_ips};
-
-/// Connects over TCP through `vrf`, from `opts.source` if given, giving up after `opts.timeout`.
-pub async fn connect(
-    vrf: &Vrf,
-    addr: SocketAddr,
-    opts: &ConnectOptions,
-) -> io::Result<tokio::net::TcpStream> {
-    let s = vrf.socket(Domain::for_address(addr), Type::STREAM, Some(Protocol::TCP))?;
-    s.set_nonblocking(true)?;
-    if let Some(src) = opts.source {
-        s.bind(&SockAddr::from(SocketAddr::new(src, 0)))?;
-    }
-    let socket = tokio::net::TcpSocket::from_std_stream(s.into());
-    match opts.timeout {
-        Some(t) => tokio::time::timeout(t, socket.connect(addr))
-            .await
-            .map_err(|_| socket::connect_timed_out(vrf, addr, t))?,
-        None => socket.connect(addr).await,
-    }
-}
+pub use crate::connect::connect_host;
+pub use crate::connect::{connect, connect_ips};
 
 /// A TCP listener on `addr` that accepts only connections arriving through `vrf`.
 pub fn listen(vrf: &Vrf, addr: SocketAddr) -> io::Result<tokio::net::TcpListener> {

@@ -11,53 +11,23 @@ use anyhow::{Context, Result, bail, ensure};
 use vrf_lab::cmd::{self, Run};
 use vrf_lab::{PEER_V4, PEER_V6, ROUTER_V4, Site, Topology};
 
-pub const TESTS: &[vrf_lab::harness::LabTest] = &[
-    (
-        "ping::v4_blue_and_red_match_iputils",
-        v4_blue_and_red_match_iputils,
-    ),
-    (
-        "ping::v6_blue_and_red_match_iputils",
-        v6_blue_and_red_match_iputils,
-    ),
-    (
-        "ping::unreachable_hosts_match_iputils",
-        unreachable_hosts_match_iputils,
-    ),
-    ("ping::options_match_iputils", options_match_iputils),
-    (
-        "ping::errors_exit_2_with_a_message",
-        errors_exit_2_with_a_message,
-    ),
-    ("ping::raw_and_datagram_sockets", raw_and_datagram_sockets),
-    (
-        "ping::unprivileged_with_datagram_sockets",
-        unprivileged_with_datagram_sockets,
-    ),
-    (
-        "ping::source_address_and_device_in_the_vrf",
-        source_address_and_device_in_the_vrf,
-    ),
-    ("ping::name_resolved_in_the_vrf", name_resolved_in_the_vrf),
-    (
-        "ping::concurrent_pings_get_only_their_own_replies",
-        concurrent_pings_get_only_their_own_replies,
-    ),
-    ("ping::sigint_prints_the_summary", sigint_prints_the_summary),
-    ("ping::flood_matches_iputils", flood_matches_iputils),
-    (
-        "ping::default_vrf_matches_plain_ping",
-        default_vrf_matches_plain_ping,
-    ),
-    (
-        "ping::interface_selects_the_vrf_like_ping",
-        interface_selects_the_vrf_like_ping,
-    ),
-    (
-        "ping::source_address_with_and_without_vrf",
-        source_address_with_and_without_vrf,
-    ),
-];
+vrf_lab::lab_tests! {
+    v4_blue_and_red_match_iputils,
+    v6_blue_and_red_match_iputils,
+    unreachable_hosts_match_iputils,
+    options_match_iputils,
+    errors_exit_2_with_a_message,
+    raw_and_datagram_sockets,
+    unprivileged_with_datagram_sockets,
+    source_address_and_device_in_the_vrf,
+    name_resolved_in_the_vrf,
+    concurrent_pings_get_only_their_own_replies,
+    sigint_prints_the_summary,
+    flood_matches_iputils,
+    default_vrf_matches_plain_ping,
+    interface_selects_the_vrf_like_ping,
+    source_address_with_and_without_vrf,
+}
 
 const UNREACHABLE_V4: &str = "10.99.0.3";
 const UNREACHABLE_V6: &str = "fd00:99::3";

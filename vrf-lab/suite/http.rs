@@ -8,24 +8,19 @@ use std::path::PathBuf;
 
 use anyhow::{Context, Result, ensure};
 use http::Version;
+use vrf_lab::ca::TestCa;
 use vrf_lab::cmd::Run;
 use vrf_lab::dnsmasq::Dnsmasq;
-use vrf_lab::http::{HttpServer, TestCa, file_sha256, http_server, pattern_sha256};
+use vrf_lab::http::{HttpServer, file_sha256, http_server, pattern_sha256};
 use vrf_lab::{PEER_V4, PEER_V6, ROUTER_V4, ROUTER_V6, Site, TempDir, Topology};
 
-pub const TESTS: &[vrf_lab::harness::LabTest] = &[
-    (
-        "http::curl_under_ip_vrf_exec_reaches_each_peers_server",
-        curl_under_ip_vrf_exec_reaches_each_peers_server,
-    ),
-    ("http::https_with_test_ca_and_h2", https_with_test_ca_and_h2),
-    (
-        "http::https_by_name_from_each_peers_dns",
-        https_by_name_from_each_peers_dns,
-    ),
-    ("http::routes_as_curl_sees_them", routes_as_curl_sees_them),
-    ("http::large_body_hash", large_body_hash),
-];
+vrf_lab::lab_tests! {
+    curl_under_ip_vrf_exec_reaches_each_peers_server,
+    https_with_test_ca_and_h2,
+    https_by_name_from_each_peers_dns,
+    routes_as_curl_sees_them,
+    large_body_hash,
+}
 
 /// The label of `site`'s server.
 fn label(site: &Site) -> &'static str {

@@ -17,37 +17,18 @@ use vrf_lab::{PEER_V4, PEER_V6, ROUTER_V4, ROUTER_V6, Site, TempDir, Topology};
 use vrf_socket::dns::ResolverOptions;
 use vrf_socket::{ConnectOptions, Vrf, VrfResolver};
 
-pub const TESTS: &[vrf_lab::harness::LabTest] = &[
-    ("dns::each_vrf_gets_its_own_answer_v4", || {
-        each_vrf_gets_its_own_answer(PEER_V4)
-    }),
-    ("dns::each_vrf_gets_its_own_answer_v6", || {
-        each_vrf_gets_its_own_answer(PEER_V6)
-    }),
-    (
-        "dns::default_vrf_reaches_neither",
-        default_vrf_reaches_neither,
-    ),
-    (
-        "dns::truncated_answers_retry_over_tcp",
-        truncated_answers_retry_over_tcp,
-    ),
-    ("dns::nxdomain_and_nodata", nxdomain_and_nodata),
-    ("dns::silent_server_times_out", silent_server_times_out),
-    (
-        "dns::loopback_server_fails_at_once",
-        loopback_server_fails_at_once,
-    ),
-    (
-        "dns::per_vrf_resolv_conf_hosts_and_bad_lines",
-        per_vrf_resolv_conf_hosts_and_bad_lines,
-    ),
-    ("dns::link_local_server", link_local_server),
-    (
-        "dns::connect_by_name_happy_eyeballs",
-        connect_by_name_happy_eyeballs,
-    ),
-];
+vrf_lab::lab_tests! {
+    each_vrf_gets_its_own_answer_v4 = || each_vrf_gets_its_own_answer(PEER_V4),
+    each_vrf_gets_its_own_answer_v6 = || each_vrf_gets_its_own_answer(PEER_V6),
+    default_vrf_reaches_neither,
+    truncated_answers_retry_over_tcp,
+    nxdomain_and_nodata,
+    silent_server_times_out,
+    loopback_server_fails_at_once,
+    per_vrf_resolv_conf_hosts_and_bad_lines,
+    link_local_server,
+    connect_by_name_happy_eyeballs,
+}
 
 /// Blue's peer answers with host number 1, red's with 2.
 fn n(site: &Site) -> u8 {

@@ -12,35 +12,17 @@ use vrf_lab::cmd::{self, Run};
 use vrf_lab::netns::{self, Server};
 use vrf_lab::{PEER_V4, Site, Topology};
 
-pub const TESTS: &[vrf_lab::harness::LabTest] = &[
-    (
-        "exec::unmodified_programs_reach_their_own_peer",
-        unmodified_programs_reach_their_own_peer,
-    ),
-    (
-        "exec::identify_and_pids_interoperate_with_iproute2",
-        identify_and_pids_interoperate_with_iproute2,
-    ),
-    (
-        "exec::hundred_concurrent_launches_into_ten_vrfs",
-        hundred_concurrent_launches_into_ten_vrfs,
-    ),
-    (
-        "exec::vrf_deleted_while_running_never_falls_back",
-        vrf_deleted_while_running_never_falls_back,
-    ),
-    (
-        "exec::privilege_drop_cannot_leave_the_vrf",
-        privilege_drop_cannot_leave_the_vrf,
-    ),
-    ("exec::errors_and_exit_codes", errors_and_exit_codes),
-    (
-        "exec::hook_is_reused_including_iproute2s",
-        hook_is_reused_including_iproute2s,
-    ),
-    ("exec::per_vrf_resolv_conf", per_vrf_resolv_conf),
-    ("exec::list_and_check", list_and_check),
-];
+vrf_lab::lab_tests! {
+    unmodified_programs_reach_their_own_peer,
+    identify_and_pids_interoperate_with_iproute2,
+    hundred_concurrent_launches_into_ten_vrfs,
+    vrf_deleted_while_running_never_falls_back,
+    privilege_drop_cannot_leave_the_vrf,
+    errors_and_exit_codes,
+    hook_is_reused_including_iproute2s,
+    per_vrf_resolv_conf,
+    list_and_check,
+}
 
 const HTTP_PORT: u16 = 8080;
 

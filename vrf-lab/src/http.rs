@@ -1,4 +1,4 @@
-//! The lab's HTTP and HTTPS test server, and a test CA for it.
+//! The lab's HTTP and HTTPS test server.
 //!
 //! [`http_server`] runs a hyper server (HTTP/1.1 and HTTP/2) on a thread that joins a peer's network
 //! namespace, so a client in the router reaches it only through the VRF behind which that peer sits.
@@ -24,11 +24,12 @@
 //!
 //! Every answer carries `X-Site: {label}`. Numbers in paths are decimal; a path whose number does not
 //! parse is "anything else".
+//!
+//! Over TLS the server presents a certificate of the lab's test CA ([`crate::ca`]).
 
 use std::collections::VecDeque;
 use std::convert::Infallible;
-use std::fmt;
-use std::net::{IpAddr, SocketAddr};
+use std::net::SocketAddr;
 use std::path::Path;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -45,133 +46,10 @@ use http_body_util::BodyExt;
 use hyper::body::{Body, Frame, Incoming, SizeHint};
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::conn::auto;
-use rcgen::{
-    BasicConstraints, CertificateParams, DnType, ExtendedKeyUsagePurpose, IsCa, KeyPair,
-    KeyUsagePurpose, SanType,
-};
-use rustls::pki_types::{PrivateKeyDer, PrivatePkcs8KeyDer};
 use sha2::{Digest, Sha256};
 use tokio::time::{Instant, Sleep};
 
 use crate::netns;
-
-// ---------------------------------------------------------------------------------------------------
-// The test CA.
-
-/// A certificate authority made at test time (ECDSA P-256, with rcgen), that issues server
-/// certificates for the lab's HTTPS servers. Clients trust it through [`TestCa::write_ca`]
-/// (`curl --cacert FILE`).
-pub struct TestCa {
-    cert: rcgen::Certificate,
-    key: KeyPair,
-    pem: String,
-}
-
-impl fmt::Debug for TestCa {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        // Not the key.
-        f.debug_struct("TestCa").field("pem", &self.pem).finish()
-    }
-}
-
-impl TestCa {
-    /// Makes a new CA: a self-signed certificate `CN=vrf-toolkit lab CA` (CA:TRUE, keyCertSign) and its key.
-    pub fn new() -> Result<TestCa> {
-        let mut params = CertificateParams::default();
-        params
-            .distinguished_name
-            .push(DnType::CommonName, "vrf-toolkit lab CA");
-        params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-        params.key_usages = vec![
-            KeyUsagePurpose::KeyCertSign,
-            KeyUsagePurpose::CrlSign,
-            KeyUsagePurpose::DigitalSignature,
-        ];
-        let key = KeyPair::generate().context("generating the test CA's key")?;
-        let cert = params
-            .self_signed(&key)
-            .context("signing the test CA's certificate")?;
-        let pem = cert.pem();
-        Ok(TestCa { cert, key, pem })
-    }
-
-    /// The CA's certificate, PEM-encoded.
-    pub fn ca_pem(&self) -> &str {
-        &self.pem
-    }
-
-    /// The CA's certificate, DER-encoded (for a rustls root store).
-    pub fn ca_der(&self) -> &[u8] {
-        self.cert.der().as_ref()
-    }
-
-    /// Writes the CA's certificate (PEM) to `path`, for `curl --cacert path`.
-    pub fn write_ca(&self, path: impl AsRef<Path>) -> Result<()> {
-        let path = path.as_ref();
-        std::fs::write(path, &self.pem).with_context(|| format!("writing {}", path.display()))
-    }
-
-    /// A rustls server configuration with a fresh certificate signed by this CA for `names`: each one
-    /// that parses as an IP address (`10.99.0.2`, `fd00:99::2`, `[fd00:99::2]`) becomes an IP SAN, the
-    /// others DNS names (`www.lab`, `*.lab`). ALPN offers `h2` then `http/1.1`. The crypto is ring's
-    /// (`rustls::crypto::ring::default_provider()`), whatever the process default is.
-    pub fn server_config(&self, names: &[&str]) -> Result<Arc<rustls::ServerConfig>> {
-        self.server_config_alpn(names, &[b"h2", b"http/1.1"])
-    }
-
-    /// [`TestCa::server_config`] offering the ALPN protocols `alpn` instead (`&[b"http/1.1"]`: a
-    /// server that cannot do HTTP/2 over TLS; `&[]`: no ALPN at all, which means HTTP/1.1).
-    pub fn server_config_alpn(
-        &self,
-        names: &[&str],
-        alpn: &[&[u8]],
-    ) -> Result<Arc<rustls::ServerConfig>> {
-        let Some(first) = names.first() else {
-            bail!("a server certificate needs at least one name");
-        };
-        let mut params = CertificateParams::default();
-        params.subject_alt_names = names
-            .iter()
-            .map(|n| {
-                let bare = n
-                    .strip_prefix('[')
-                    .and_then(|n| n.strip_suffix(']'))
-                    .unwrap_or(n);
-                Ok(match bare.parse::<IpAddr>() {
-                    Ok(ip) => SanType::IpAddress(ip),
-                    Err(_) => SanType::DnsName(
-                        n.to_string()
-                            .try_into()
-                            .with_context(|| format!("{n:?} is neither a DNS name nor an IP"))?,
-                    ),
-                })
-            })
-            .collect::<Result<_>>()?;
-        params
-            .distinguished_name
-            .push(DnType::CommonName, first.to_string());
-        params.key_usages = vec![KeyUsagePurpose::DigitalSignature];
-        params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ServerAuth];
-        params.use_authority_key_identifier_extension = true;
-        let key = KeyPair::generate().context("generating a server key")?;
-        let cert = params
-            .signed_by(&key, &self.cert, &self.key)
-            .with_context(|| format!("issuing a certificate for {names:?}"))?;
-        let key = PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(key.serialize_der()));
-        let mut config = rustls::ServerConfig::builder_with_provider(Arc::new(
-            rustls::crypto::ring::default_provider(),
-        ))
-        .with_safe_default_protocol_versions()?
-        .with_no_client_auth()
-        .with_single_cert(vec![cert.der().clone()], key)
-        .context("building the rustls server configuration")?;
-        config.alpn_protocols = alpn.iter().map(|p| p.to_vec()).collect();
-        Ok(Arc::new(config))
-    }
-}
-
-// ---------------------------------------------------------------------------------------------------
-// The server.
 
 /// A request as the server saw it, for tests that need more than counts.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -303,7 +181,7 @@ impl Drop for HttpServer {
 }
 
 /// Starts an HTTP server labelled `label` in network namespace `ns`, listening on `addr`; over TLS
-/// with `tls` (e.g. from [`TestCa::server_config`]). Returns once it listens; anything that fails
+/// with `tls` (e.g. from [`TestCa::server_config`](crate::ca::TestCa::server_config)). Returns once it listens; anything that fails
 /// before (no such namespace, address in use, a label that cannot be a header value) is returned here.
 ///
 /// A thread joins `ns` and runs a multi-thread tokio runtime (2 workers) there; the listener is made
@@ -922,6 +800,7 @@ mod tests {
     use std::net::TcpStream;
 
     use super::*;
+    use crate::ca::TestCa;
 
     /// A server in this process's own namespace, on loopback.
     fn local(tls: Option<Arc<rustls::ServerConfig>>) -> HttpServer {
@@ -984,36 +863,56 @@ mod tests {
     #[test]
     fn routes_over_http1() {
         let s = local(None);
-        let r = get(&s, "/");
-        assert!(r.starts_with("HTTP/1.1 200 OK\r\n"), "{r}");
-        assert!(
-            r.contains("x-site: here\r\n") && r.ends_with("\r\n\r\nhere\n"),
-            "{r}"
-        );
-        assert!(r.contains("content-length: 5\r\n"), "{r}");
-        let r = get(&s, "/status/418");
-        assert!(
-            r.starts_with("HTTP/1.1 418 ") && r.ends_with("status 418\n"),
-            "{r}"
-        );
-        let r = get(&s, "/status/204");
-        assert!(
-            r.starts_with("HTTP/1.1 204 ") && r.ends_with("\r\n\r\n"),
-            "{r}"
-        );
-        assert!(get(&s, "/status/42").starts_with("HTTP/1.1 400 "));
-        let r = get(&s, "/redirect/2");
-        assert!(
-            r.starts_with("HTTP/1.1 302 ") && r.contains("location: /redirect/1\r\n"),
-            "{r}"
-        );
-        assert!(get(&s, "/redirect/0").ends_with("here redirected\n"));
-        let r = get(&s, "/redirect-to?url=https%3A%2F%2Fwww.lab%2Fx&status=307");
-        assert!(
-            r.starts_with("HTTP/1.1 307 ") && r.contains("location: https://www.lab/x\r\n"),
-            "{r}"
-        );
-        assert!(get(&s, "/delay/10").ends_with("here late\n"));
+        // GET target: how the answer starts, what its head holds, how it ends.
+        let cases: &[(&str, &str, &[&str], &str)] = &[
+            (
+                "/",
+                "HTTP/1.1 200 OK\r\n",
+                &["x-site: here\r\n", "content-length: 5\r\n"],
+                "\r\n\r\nhere\n",
+            ),
+            ("/status/418", "HTTP/1.1 418 ", &[], "status 418\n"),
+            ("/status/204", "HTTP/1.1 204 ", &[], "\r\n\r\n"),
+            ("/status/42", "HTTP/1.1 400 ", &[], ""),
+            (
+                "/redirect/2",
+                "HTTP/1.1 302 ",
+                &["location: /redirect/1\r\n"],
+                "",
+            ),
+            ("/redirect/0", "HTTP/1.1 200 ", &[], "here redirected\n"),
+            (
+                "/redirect-to?url=https%3A%2F%2Fwww.lab%2Fx&status=307",
+                "HTTP/1.1 307 ",
+                &["location: https://www.lab/x\r\n"],
+                "",
+            ),
+            ("/delay/10", "HTTP/1.1 200 ", &[], "here late\n"),
+            (
+                "/chunked/10",
+                "HTTP/1.1 200 ",
+                &["transfer-encoding: chunked\r\n"],
+                "",
+            ),
+            (
+                "/headers",
+                "HTTP/1.1 200 ",
+                &["x-multi: a\r\nx-multi: b\r\n"],
+                "headers\n",
+            ),
+            ("/nope", "HTTP/1.1 404 ", &[], ""),
+            ("/bytes/12x", "HTTP/1.1 404 ", &[], ""),
+        ];
+        for (target, start, head, end) in cases {
+            let r = get(&s, target);
+            assert!(
+                r.starts_with(start) && head.iter().all(|h| r.contains(h)) && r.ends_with(end),
+                "GET {target}:\n{r}"
+            );
+            if *target == "/headers" {
+                assert_eq!(r.matches("set-cookie: ").count(), 2, "{r}");
+            }
+        }
         let r = raw_bytes(
             &s,
             "GET /bytes/100000 HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
@@ -1022,8 +921,6 @@ mod tests {
         let head = String::from_utf8_lossy(&r[..end]);
         assert!(head.contains("content-length: 100000"), "{head}");
         assert_eq!(r[end + 4..], pattern(100_000));
-        let r = get(&s, "/chunked/10");
-        assert!(r.contains("transfer-encoding: chunked\r\n"), "{r}");
         let r = raw(
             &s,
             "HEAD /bytes/1234 HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
@@ -1032,11 +929,6 @@ mod tests {
             r.contains("content-length: 1234\r\n") && r.ends_with("\r\n\r\n"),
             "{r}"
         );
-        let r = get(&s, "/headers");
-        assert_eq!(r.matches("set-cookie: ").count(), 2, "{r}");
-        assert!(r.contains("x-multi: a\r\nx-multi: b\r\n"), "{r}");
-        assert!(get(&s, "/nope").starts_with("HTTP/1.1 404 "));
-        assert!(get(&s, "/bytes/12x").starts_with("HTTP/1.1 404 "));
         let r = raw(
             &s,
             "POST /echo?a=%20 HTTP/1.1\r\nHost: x\r\nX-B: 2\r\nX-A: 1\r\nx-b: 1\r\nContent-Length: 5\r\nConnection: close\r\n\r\nhello",
@@ -1058,28 +950,18 @@ mod tests {
         let seen = s.requests();
         assert_eq!(seen.len(), 16);
         assert_eq!(seen[0].target, "/");
-        assert_eq!(seen[0].peer.ip(), IpAddr::from([127, 0, 0, 1]));
+        assert_eq!(seen[0].peer.ip(), std::net::IpAddr::from([127, 0, 0, 1]));
     }
 
     #[test]
-    fn tls_negotiates_h2_and_is_trusted_through_the_ca() {
+    fn tls_negotiates_h2_with_a_certificate_of_the_test_ca() {
         let ca = TestCa::new().unwrap();
-        assert!(ca.ca_pem().starts_with("-----BEGIN CERTIFICATE-----"));
         let s = local(Some(
             ca.server_config(&["www.lab", "127.0.0.1", "[::1]"])
                 .unwrap(),
         ));
-        let mut roots = rustls::RootCertStore::empty();
-        roots.add(ca.ca_der().to_vec().into()).unwrap();
-        let mut config = rustls::ClientConfig::builder_with_provider(Arc::new(
-            rustls::crypto::ring::default_provider(),
-        ))
-        .with_safe_default_protocol_versions()
-        .unwrap()
-        .with_root_certificates(roots)
-        .with_no_client_auth();
-        config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
-        let connector = tokio_rustls::TlsConnector::from(Arc::new(config));
+        let config = ca.client_config(&[b"h2", b"http/1.1"]).unwrap();
+        let connector = tokio_rustls::TlsConnector::from(config);
         let rt = tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()

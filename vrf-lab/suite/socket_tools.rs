@@ -2,14 +2,15 @@
 //! - `multi_vrf_echo`: one unbound UDP socket with pktinfo answers both peers, each through its own VRF,
 //!   although both VRFs own the same addresses;
 //! - `tcp_connect` under strace: a VRF connect costs exactly one system call more than a plain one, the
-//!   `setsockopt(SO_BINDTOIFINDEX)`.
+//!   `setsockopt(SO_BINDTOIFINDEX)`;
+//! - `tokio_hello`: async listeners in both VRFs on one port, each telling its clients their VRF, and an
+//!   async client that reaches each VRF's own peer at the same address.
 //!
-//! The examples are built by `cargo test --workspace` (or `cargo build -p vrf-socket --examples`) next to
-//! this test binary, in `target/<profile>/examples/`.
+//! The examples are built by `cargo test --workspace` (or `cargo build --workspace --examples`) next to
+//! this test binary, in `target/<profile>/examples/`; [`vrf_lab::example`] finds them.
 
 use std::io::{BufRead, BufReader, Write};
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, TcpListener, UdpSocket};
-use std::path::{Path, PathBuf};
 use std::process::{Child, Stdio};
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::mpsc;
@@ -20,24 +21,14 @@ use vrf_lab::cmd::{self, Run};
 use vrf_lab::netns;
 use vrf_lab::{PEER_V4, PEER_V6, ROUTER_V4, ROUTER_V6, Topology};
 
-pub const TESTS: &[vrf_lab::harness::LabTest] = &[
-    (
-        "socket_tools::multi_vrf_echo_answers_each_peer_in_its_vrf_v4",
-        || multi_vrf_echo_answers_each_peer_in_its_vrf(V4),
-    ),
-    (
-        "socket_tools::multi_vrf_echo_answers_each_peer_in_its_vrf_v6",
-        || multi_vrf_echo_answers_each_peer_in_its_vrf(V6),
-    ),
-    (
-        "socket_tools::vrf_connect_costs_one_syscall_more_v4",
-        || vrf_connect_costs_one_syscall_more(V4),
-    ),
-    (
-        "socket_tools::vrf_connect_costs_one_syscall_more_v6",
-        || vrf_connect_costs_one_syscall_more(V6),
-    ),
-];
+vrf_lab::lab_tests! {
+    multi_vrf_echo_answers_each_peer_in_its_vrf_v4 = || multi_vrf_echo_answers_each_peer_in_its_vrf(V4),
+    multi_vrf_echo_answers_each_peer_in_its_vrf_v6 = || multi_vrf_echo_answers_each_peer_in_its_vrf(V6),
+    vrf_connect_costs_one_syscall_more_v4 = || vrf_connect_costs_one_syscall_more(V4),
+    vrf_connect_costs_one_syscall_more_v6 = || vrf_connect_costs_one_syscall_more(V6),
+    tokio_hello_in_each_vrf_v4 = || tokio_hello_in_each_vrf(V4),
+    tokio_hello_in_each_vrf_v6 = || tokio_hello_in_each_vrf(V6),
+}
 
 /// One IP family of the topology.
 #[derive(Debug, Clone, Copy)]
@@ -79,24 +70,6 @@ impl Fam {
 const PORT: u16 = 7007;
 const WAIT: Duration = Duration::from_secs(5);
 
-/// The path of example `name` of vrf-socket: cargo puts examples in `examples/` beside the `deps/`
-/// directory that holds this test binary.
-fn example(name: &str) -> Result<PathBuf> {
-    let exe = std::env::current_exe().context("finding the test binary's path")?;
-    let path = exe
-        .parent()
-        .and_then(Path::parent)
-        .map(|dir| dir.join("examples").join(name))
-        .ok_or_else(|| anyhow!("{} has no grandparent directory", exe.display()))?;
-    ensure!(
-        path.is_file(),
-        "example binary {} is missing: run cargo test --workspace (builds the examples), \
-         or cargo build -p vrf-socket --examples",
-        path.display()
-    );
-    Ok(path)
-}
-
 /// A child process that is killed and reaped when dropped, so a failing test leaves nothing running.
 struct Reaped(Child);
 
@@ -127,17 +100,64 @@ fn wait_exit(child: &mut Child, timeout: Duration) -> Result<std::process::ExitS
 const PER_PEER: usize = 10;
 
 fn multi_vrf_echo_answers_each_peer_in_its_vrf(fam: Fam) -> Result<()> {
-    let exe = example("multi_vrf_echo")?;
-    let exe = exe.to_str().context("example path is not UTF-8")?;
     let t = Topology::new()?;
+    let echo = multi_vrf_echo(&t, fam.router(PORT), PER_PEER, |i| format!("hello {i}"))?;
+    let listening = format!("listening on {}", fam.any(PORT));
+    ensure!(
+        echo.startup.contains(&listening) && echo.startup.contains("net.ipv4.udp_l3mdev_accept=1"),
+        "startup line: {:?}",
+        echo.startup
+    );
+    ensure!(echo.rest.is_empty(), "unexpected messages: {:?}", echo.rest);
+
+    // With the sysctl off it warns that VRF traffic will not arrive (--count 0: exit at once).
+    let exe = vrf_lab::example("multi_vrf_echo")?;
+    t.router_sysctl("net.ipv4.udp_l3mdev_accept", "0")?;
+    let off = cmd::run(&mut t.router_cmd(
+        exe.to_str().context("example path is not UTF-8")?,
+        &["--port", "0", "--count", "0"],
+    ))?
+    .ok()?;
+    ensure!(
+        off.stderr.contains("warning: udp_l3mdev_accept is 0"),
+        "{}",
+        off.describe("gave no warning")
+    );
+    Ok(())
+}
+
+/// What [`multi_vrf_echo`] printed on stderr.
+#[derive(Debug)]
+struct EchoRun {
+    /// The line it prints once its socket is bound.
+    pub startup: String,
+    /// Every line after it.
+    pub rest: Vec<String>,
+}
+
+/// Runs the `multi_vrf_echo` example in the router namespace of `t` with `udp_l3mdev_accept=1`: one
+/// unbound UDP socket with pktinfo, listening on `to`'s port (`--v6` for an IPv6 `to`), that answers
+/// `2 × per_peer` datagrams (`--count`) in batches and exits. Once it says it listens, each peer sends
+/// it `per_peer` datagrams `message(0)`, `message(1)` … to `to` at once, and must get back exactly
+/// `"<its VRF> <message>"` for each (in any order): both peers have the same address, and so have both
+/// VRFs of the router, so an answer sent through the wrong VRF reaches the wrong peer. Then the example
+/// must exit 0.
+fn multi_vrf_echo(
+    t: &Topology,
+    to: SocketAddr,
+    per_peer: usize,
+    message: fn(usize) -> String,
+) -> Result<EchoRun> {
+    let exe = vrf_lab::example("multi_vrf_echo")?;
+    let exe = exe.to_str().context("example path is not UTF-8")?;
     t.router_sysctl("net.ipv4.udp_l3mdev_accept", "1")?;
     let mut args = vec![
         "--port".to_string(),
-        PORT.to_string(),
+        to.port().to_string(),
         "--count".into(),
-        (2 * PER_PEER).to_string(),
+        (2 * per_peer).to_string(),
     ];
-    if fam.v6 {
+    if to.is_ipv6() {
         args.push("--v6".into());
     }
     let mut cmd = t.router_cmd(exe, &args);
@@ -156,16 +176,10 @@ fn multi_vrf_echo_answers_each_peer_in_its_vrf(fam: Fam) -> Result<()> {
             let _ = tx.send(line);
         }
     });
-    let first = lines
+    let startup = lines
         .recv_timeout(WAIT)
         .context("multi_vrf_echo printed no startup line")?;
-    let listening = format!("listening on {}", fam.any(PORT));
-    ensure!(
-        first.contains(&listening) && first.contains("net.ipv4.udp_l3mdev_accept=1"),
-        "startup line: {first:?}"
-    );
 
-    let to = fam.router(PORT);
     let peers: Vec<_> = t
         .sites()
         .into_iter()
@@ -173,18 +187,23 @@ fn multi_vrf_echo_answers_each_peer_in_its_vrf(fam: Fam) -> Result<()> {
             let (ns, vrf) = (site.peer_ns.clone(), site.vrf.clone());
             std::thread::spawn(move || -> Result<(String, Vec<String>)> {
                 netns::enter(&ns)?;
-                let sock = UdpSocket::bind(fam.any(0))?;
+                let any: IpAddr = if to.is_ipv6() {
+                    Ipv6Addr::UNSPECIFIED.into()
+                } else {
+                    Ipv4Addr::UNSPECIFIED.into()
+                };
+                let sock = UdpSocket::bind(SocketAddr::new(any, 0))?;
                 sock.set_read_timeout(Some(WAIT))?;
                 sock.connect(to)?;
-                for i in 0..PER_PEER {
-                    sock.send(format!("hello {i}").as_bytes())?;
+                for i in 0..per_peer {
+                    sock.send(message(i).as_bytes())?;
                 }
                 let mut got = Vec::new();
                 let mut buf = [0u8; 512];
-                while got.len() < PER_PEER {
+                while got.len() < per_peer {
                     let n = sock.recv(&mut buf).with_context(|| {
                         format!(
-                            "peer of {vrf} waiting for reply {} of {PER_PEER}",
+                            "peer of {vrf} waiting for reply {} of {per_peer}",
                             got.len() + 1
                         )
                     })?;
@@ -196,7 +215,9 @@ fn multi_vrf_echo_answers_each_peer_in_its_vrf(fam: Fam) -> Result<()> {
         .collect();
     for p in peers {
         let (vrf, mut got) = p.join().map_err(|_| anyhow!("peer thread panicked"))??;
-        let mut want: Vec<String> = (0..PER_PEER).map(|i| format!("{vrf} hello {i}")).collect();
+        let mut want: Vec<String> = (0..per_peer)
+            .map(|i| format!("{vrf} {}", message(i)))
+            .collect();
         got.sort();
         want.sort();
         ensure!(got == want, "the peer of {vrf} got {got:?}");
@@ -209,17 +230,7 @@ fn multi_vrf_echo_answers_each_peer_in_its_vrf(fam: Fam) -> Result<()> {
         status.success(),
         "multi_vrf_echo exited with {status}: {rest:?}"
     );
-    ensure!(rest.is_empty(), "unexpected messages: {rest:?}");
-
-    // With the sysctl off it warns that VRF traffic will not arrive (--count 0: exit at once).
-    t.router_sysctl("net.ipv4.udp_l3mdev_accept", "0")?;
-    let off = cmd::run(&mut t.router_cmd(exe, &["--port", "0", "--count", "0"]))?.ok()?;
-    ensure!(
-        off.stderr.contains("warning: udp_l3mdev_accept is 0"),
-        "{}",
-        off.describe("gave no warning")
-    );
-    Ok(())
+    Ok(EchoRun { startup, rest })
 }
 
 // --- tcp_connect under strace ----------------------------------------------------------------------
@@ -311,7 +322,7 @@ fn is_bind_to_ifindex(call: &str) -> bool {
 /// `SO_BINDTOIFINDEX`. A plain connect to the peer itself fails (the default VRF has no route), and a
 /// failed std connect also closes its socket before returning, so it is no baseline: it is checked apart.
 fn vrf_connect_costs_one_syscall_more(fam: Fam) -> Result<()> {
-    let exe = example("tcp_connect")?;
+    let exe = vrf_lab::example("tcp_connect")?;
     let exe = exe.to_str().context("example path is not UTF-8")?;
     ensure!(
         cmd::which("strace").is_some(),
@@ -379,5 +390,96 @@ fn vrf_connect_costs_one_syscall_more(fam: Fam) -> Result<()> {
         unreachable.listing("plain connect to the peer"),
         unreachable.run.describe("ran")
     );
+    Ok(())
+}
+
+// --- tokio_hello -----------------------------------------------------------------------------------
+
+/// `tokio_hello serve` in the router with one listener per VRF on the same port: each peer (both have the
+/// same address) connects to the router's address and is told its own VRF, which the server learnt from
+/// `bound_vrf` on the accepted tokio stream. Then `tokio_hello get VRF PEER PORT` in the router reaches
+/// each VRF's own peer, whose server answers with its VRF's name.
+fn tokio_hello_in_each_vrf(fam: Fam) -> Result<()> {
+    let exe = vrf_lab::example("tokio_hello")?;
+    let exe = exe.to_str().context("example path is not UTF-8")?;
+    let t = Topology::new()?;
+    let port = PORT.to_string();
+    let mut cmd = t.router_cmd(exe, &["serve", port.as_str(), &t.blue.vrf, &t.red.vrf]);
+    cmd.stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    let mut child = Reaped(
+        cmd.spawn()
+            .with_context(|| format!("starting `{}`", cmd::line_of(&cmd)))?,
+    );
+    let stdout = child.0.stdout.take().context("no stdout pipe")?;
+    let (tx, lines) = mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            let _ = tx.send(line);
+        }
+    });
+    let mut listening = Vec::new();
+    while listening.len() < 2 {
+        match lines.recv_timeout(WAIT) {
+            Ok(line) => listening.push(line),
+            Err(_) => {
+                let _ = child.0.kill();
+                let mut err = String::new();
+                if let Some(mut e) = child.0.stderr.take() {
+                    let _ = std::io::Read::read_to_string(&mut e, &mut err);
+                }
+                bail!("tokio_hello serve printed {listening:?} within {WAIT:?}; stderr: {err}");
+            }
+        }
+    }
+    for site in t.sites() {
+        let want = format!("listening on port {PORT} in VRF {}", site.vrf);
+        ensure!(listening.contains(&want), "no {want:?} in {listening:?}");
+    }
+
+    for site in t.sites() {
+        let to = fam.router(PORT);
+        let reply = netns::run_in(&site.peer_ns, move || {
+            let mut conn = std::net::TcpStream::connect_timeout(&to, WAIT)?;
+            conn.set_read_timeout(Some(WAIT))?;
+            let mut reply = String::new();
+            std::io::Read::read_to_string(&mut conn, &mut reply)?;
+            Ok(reply)
+        })
+        .with_context(|| format!("the peer of {} connecting to {to}", site.vrf))?;
+        let want = format!(", this is VRF {}\n", site.vrf);
+        ensure!(
+            reply.starts_with("hello ")
+                && reply.contains(&fam.ip(PEER_V4, PEER_V6).to_string())
+                && reply.ends_with(&want),
+            "the peer of {} got {reply:?}, expected a greeting from VRF {}",
+            site.vrf,
+            site.vrf
+        );
+    }
+
+    let peer_port = PORT + 1;
+    let mut servers = Vec::new();
+    for site in t.sites() {
+        let answer = format!("peer of {}", site.vrf);
+        servers.push(netns::tcp_server(
+            &site.peer_ns,
+            move || Ok(TcpListener::bind(fam.any(peer_port))?),
+            move |mut conn, _| {
+                let _ = conn.write_all(answer.as_bytes());
+            },
+        )?);
+    }
+    let peer = fam.ip(PEER_V4, PEER_V6).to_string();
+    let peer_port = peer_port.to_string();
+    for site in t.sites() {
+        let got = cmd::run(&mut t.router_cmd(exe, &["get", &site.vrf, &peer, &peer_port]))?;
+        ensure!(
+            got.success() && got.stdout == format!("peer of {}", site.vrf),
+            "{}",
+            got.describe(&format!("did not reach the peer of {}", site.vrf))
+        );
+    }
     Ok(())
 }

@@ -3,7 +3,7 @@
 //! (under qemu TCG every number is slow).
 //!
 //! ```text
-//! cargo bench -p vrf-tests --bench dns_latency     # VRF_BENCH_N=N: lookups per round and variant (default 300)
+//! cargo bench -p vrf-lab --bench dns_latency     # VRF_BENCH_N=N: lookups per round and variant (default 300)
 //! ```
 //!
 //! A dnsmasq in blue's peer namespace answers every name under `bench.lab` with one A and one AAAA

@@ -8,34 +8,23 @@ use std::time::Duration;
 
 use anyhow::{Context, Result, bail, ensure};
 use http::Version;
+use vrf_lab::ca::TestCa;
 use vrf_lab::cmd::{self, Run};
-use vrf_lab::http::{HttpServer, TestCa, http_server, pattern_sha256};
+use vrf_lab::http::{HttpServer, http_server, pattern_sha256};
 use vrf_lab::{Site, TempDir, Topology};
 
-pub const TESTS: &[vrf_lab::harness::LabTest] = &[
-    (
-        "curl::each_vrf_gets_its_own_page_v4_and_v6",
-        each_vrf_gets_its_own_page_v4_and_v6,
-    ),
-    (
-        "curl::https_alpn_and_certificates",
-        https_alpn_and_certificates,
-    ),
-    ("curl::redirects", redirects),
-    ("curl::fail_and_status_codes", fail_and_status_codes),
-    ("curl::timeouts", timeouts),
-    (
-        "curl::connect_errors_and_source_address",
-        connect_errors_and_source_address,
-    ),
-    ("curl::names_resolved_in_the_vrf", names_resolved_in_the_vrf),
-    (
-        "curl::large_download_hash_and_flat_memory",
-        large_download_hash_and_flat_memory,
-    ),
-    ("curl::same_output_as_curl", same_output_as_curl),
-    ("curl::output_options", output_options),
-];
+vrf_lab::lab_tests! {
+    each_vrf_gets_its_own_page_v4_and_v6,
+    https_alpn_and_certificates,
+    redirects,
+    fail_and_status_codes,
+    timeouts,
+    connect_errors_and_source_address,
+    names_resolved_in_the_vrf,
+    large_download_hash_and_flat_memory,
+    same_output_as_curl,
+    output_options,
+}
 
 const V4: &str = "10.99.0.2";
 const V6: &str = "fd00:99::2";

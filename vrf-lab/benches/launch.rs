@@ -2,7 +2,7 @@
 //! a bare `/bin/true`, `env /bin/true` (the floor for any launcher: one extra exec), and
 //! `ip vrf exec VRF /bin/true`; with 1 VRF and with 1000 VRFs in the namespace.
 //!
-//! Run with `scripts/bench.sh`, or `cargo build --release --workspace && cargo bench -p vrf-tests --bench
+//! Run with `scripts/bench.sh`, or `cargo build --release --workspace && cargo bench -p vrf-lab --bench
 //! launch` (then vrf-exec is the dynamically linked build). `VRF_BENCH_LAUNCHES` (default 150) sets the
 //! launches per variant and VRF count. Only the ratios mean anything: under qemu's TCG every launch is slow.
 //!

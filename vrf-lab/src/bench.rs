@@ -1,4 +1,4 @@
-//! What every benchmark in `tests/benches/` does around its measurement: starting in the lab (and not
+//! What every benchmark in `vrf-lab/benches/` does around its measurement: starting in the lab (and not
 //! booting it for `cargo test`), reading its knobs from the environment, running a release build of the
 //! tool it measures from memory, saying where it ran, and reducing samples to medians.
 //!
@@ -44,7 +44,7 @@ pub fn requested(name: &str) -> bool {
     if std::env::args().any(|a| a == "--bench") {
         return true;
     }
-    eprintln!("{name} is a benchmark: run it with `cargo bench -p vrf-tests --bench {name}`");
+    eprintln!("{name} is a benchmark: run it with `cargo bench -p vrf-lab --bench {name}`");
     false
 }
 

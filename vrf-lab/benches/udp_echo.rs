@@ -2,7 +2,7 @@
 //! VRF, in the same lab run. Only the ratios mean anything (under qemu TCG every number is low).
 //!
 //! ```text
-//! cargo bench -p vrf-tests --bench udp_echo          # VRF_BENCH_SECS=N: seconds per run (default 3)
+//! cargo bench -p vrf-lab --bench udp_echo          # VRF_BENCH_SECS=N: seconds per run (default 3)
 //! ```
 //!
 //! The servers run in the router namespace, one at a time; the load comes from the blue peer: 4 client

@@ -2,7 +2,7 @@
 //! same peer, in the same lab run. Only the ratio means anything (under qemu TCG every number is low).
 //!
 //! ```text
-//! cargo build --release --workspace && cargo bench -p vrf-tests --bench ping_flood
+//! cargo build --release --workspace && cargo bench -p vrf-lab --bench ping_flood
 //! VRF_BENCH_FLOOD=N    requests per run (default 2000)
 //! ```
 //!

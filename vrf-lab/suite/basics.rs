@@ -5,23 +5,13 @@ use vrf_lab::cmd::Run;
 use vrf_lab::topology::IcmpCounters;
 use vrf_lab::{PEER_V4, PEER_V6, Site, Topology};
 
-pub const TESTS: &[vrf_lab::harness::LabTest] = &[
-    ("basics::vrfs_exist_and_are_up", vrfs_exist_and_are_up),
-    ("basics::ip_vrf_exec_ping_reaches_own_peer_v4", || {
-        ping_reaches_own_peer(PEER_V4)
-    }),
-    ("basics::ip_vrf_exec_ping_reaches_own_peer_v6", || {
-        ping_reaches_own_peer(PEER_V6)
-    }),
-    (
-        "basics::default_vrf_reaches_neither_peer",
-        default_vrf_reaches_neither_peer,
-    ),
-    (
-        "basics::ip_vrf_identify_inside_ip_vrf_exec",
-        ip_vrf_identify_inside_ip_vrf_exec,
-    ),
-];
+vrf_lab::lab_tests! {
+    vrfs_exist_and_are_up,
+    ip_vrf_exec_ping_reaches_own_peer_v4 = || ping_reaches_own_peer(PEER_V4),
+    ip_vrf_exec_ping_reaches_own_peer_v6 = || ping_reaches_own_peer(PEER_V6),
+    default_vrf_reaches_neither_peer,
+    ip_vrf_identify_inside_ip_vrf_exec,
+}
 
 fn vrfs_exist_and_are_up() -> Result<()> {
     let t = Topology::new()?;

@@ -16,48 +16,27 @@ use vrf_lab::{PEER_V4, PEER_V6, ROUTER_V4, ROUTER_V6, Site, Topology};
 use vrf_socket::{AddressFamily, VrfMap, pktinfo};
 use vrf_socket::{ConnectOptions, IcmpKind, Vrf, VrfError, bind_to_index, bound_index, bound_vrf};
 
-pub const TESTS: &[vrf_lab::harness::LabTest] = &[
-    (
-        "sockets::lookup_list_slaves_and_errors",
-        lookup_list_slaves_and_errors,
-    ),
-    ("sockets::tcp_server_matrix_v4", || tcp_server_matrix(V4)),
-    ("sockets::tcp_server_matrix_v6", || tcp_server_matrix(V6)),
-    ("sockets::tcp_client_matrix_v4", || tcp_client_matrix(V4)),
-    ("sockets::tcp_client_matrix_v6", || tcp_client_matrix(V6)),
-    ("sockets::tcp_local_v4", || tcp_local(V4)),
-    ("sockets::tcp_local_v6", || tcp_local(V6)),
-    ("sockets::bind_addresses_v4", || bind_addresses(V4)),
-    ("sockets::bind_addresses_v6", || bind_addresses(V6)),
-    ("sockets::tcp_same_port_in_both_vrfs_v4", || {
-        tcp_same_port_in_both_vrfs(V4)
-    }),
-    ("sockets::tcp_same_port_in_both_vrfs_v6", || {
-        tcp_same_port_in_both_vrfs(V6)
-    }),
-    ("sockets::udp_server_matrix_v4", || udp_server_matrix(V4)),
-    ("sockets::udp_server_matrix_v6", || udp_server_matrix(V6)),
-    ("sockets::udp_client_matrix_v4", || udp_client_matrix(V4)),
-    ("sockets::udp_client_matrix_v6", || udp_client_matrix(V6)),
-    ("sockets::udp_one_socket_serves_both_vrfs_v4", || {
-        udp_one_socket_serves_both_vrfs(V4)
-    }),
-    ("sockets::udp_one_socket_serves_both_vrfs_v6", || {
-        udp_one_socket_serves_both_vrfs(V6)
-    }),
-    ("sockets::icmp_raw_and_datagram_v4", || {
-        icmp_raw_and_datagram(V4)
-    }),
-    ("sockets::icmp_raw_and_datagram_v6", || {
-        icmp_raw_and_datagram(V6)
-    }),
-    ("sockets::tokio_connect_listen_and_pktinfo_v4", || {
-        tokio_connect_listen_and_pktinfo(V4)
-    }),
-    ("sockets::tokio_connect_listen_and_pktinfo_v6", || {
-        tokio_connect_listen_and_pktinfo(V6)
-    }),
-];
+vrf_lab::lab_tests! {
+    lookup_list_slaves_and_errors,
+    tcp_server_matrix_v4 = || tcp_server_matrix(V4),
+    tcp_server_matrix_v6 = || tcp_server_matrix(V6),
+    tcp_client_matrix_v4 = || tcp_client_matrix(V4),
+    tcp_client_matrix_v6 = || tcp_client_matrix(V6),
+    tcp_local_v4 = || tcp_local(V4),
+    tcp_local_v6 = || tcp_local(V6),
+    bind_addresses_v4 = || bind_addresses(V4),
+    bind_addresses_v6 = || bind_addresses(V6),
+    tcp_same_port_in_both_vrfs_v4 = || tcp_same_port_in_both_vrfs(V4),
+    tcp_same_port_in_both_vrfs_v6 = || tcp_same_port_in_both_vrfs(V6),
+    udp_server_matrix_v4 = || udp_server_matrix(V4),
+    udp_server_matrix_v6 = || udp_server_matrix(V6),
+    udp_client_matrix_v4 = || udp_client_matrix(V4),
+    udp_client_matrix_v6 = || udp_client_matrix(V6),
+    icmp_raw_and_datagram_v4 = || icmp_raw_and_datagram(V4),
+    icmp_raw_and_datagram_v6 = || icmp_raw_and_datagram(V6),
+    tokio_connect_listen_and_pktinfo_v4 = || tokio_connect_listen_and_pktinfo(V4),
+    tokio_connect_listen_and_pktinfo_v6 = || tokio_connect_listen_and_pktinfo(V6),
+}
 
 /// The addresses of one IP family in the topology.
 #[derive(Debug, Clone, Copy)]
@@ -714,88 +693,6 @@ fn udp_client_matrix(fam: Fam) -> Result<()> {
         got,
         Outcome::Unreachable,
     )?;
-    Ok(())
-}
-
-/// One unbound socket with pktinfo serves both VRFs at once, with batch receive and send, and every reply
-/// reaches the peer that asked, although both peers have the same address.
-fn udp_one_socket_serves_both_vrfs(fam: Fam) -> Result<()> {
-    let t = Topology::new()?;
-    t.router_sysctl("net.ipv4.udp_l3mdev_accept", "1")?;
-    let addr = fam.router_addr();
-    let server = netns::run_in(&t.router_ns, move || {
-        let u = UdpSocket::bind(fam.any_addr(PORT))?;
-        pktinfo::enable(&u)?;
-        u.set_read_timeout(Some(Duration::from_secs(10)))?;
-        Ok(u)
-    })?;
-    const PER_PEER: usize = 20;
-    let router_ns = t.router_ns.clone();
-    let echo = std::thread::spawn(move || -> Result<usize> {
-        // VrfMap asks the namespace of the calling thread, which must be the socket's.
-        netns::enter(&router_ns)?;
-        let mut vrfs = VrfMap::default();
-        let mut store = vec![[0u8; 256]; 16];
-        let mut served = 0;
-        while served < 2 * PER_PEER {
-            let mut bufs: Vec<&mut [u8]> = store.iter_mut().map(|b| &mut b[..]).collect();
-            let metas = pktinfo::recv_batch(&server, &mut bufs)?;
-            let answers: Vec<Vec<u8>> = metas
-                .iter()
-                .zip(&bufs)
-                .map(|(m, b)| {
-                    let mut a = vrf_label(&mut vrfs, m.ifindex).into_bytes();
-                    a.push(b' ');
-                    a.extend_from_slice(&b[..m.len]);
-                    a
-                })
-                .collect();
-            let replies: Vec<_> = metas
-                .iter()
-                .zip(&answers)
-                .map(|(m, a)| m.reply(a))
-                .collect();
-            let mut sent = 0;
-            while sent < replies.len() {
-                sent += pktinfo::send_batch(&server, &replies[sent..])?;
-            }
-            served += metas.len();
-        }
-        Ok(served)
-    });
-    let clients: Vec<_> = t
-        .sites()
-        .into_iter()
-        .map(|site| {
-            let (ns, vrf) = (site.peer_ns.clone(), site.vrf.clone());
-            std::thread::spawn(move || -> Result<()> {
-                netns::enter(&ns)?;
-                let sock = UdpSocket::bind(fam.any_addr(0))?;
-                sock.set_read_timeout(Some(WAIT))?;
-                sock.connect(addr)?;
-                for i in 0..PER_PEER {
-                    sock.send(format!("{i}").as_bytes())?;
-                }
-                let mut got = Vec::new();
-                let mut buf = [0u8; 256];
-                for _ in 0..PER_PEER {
-                    let n = sock.recv(&mut buf).context("waiting for a reply")?;
-                    got.push(String::from_utf8_lossy(&buf[..n]).into_owned());
-                }
-                got.sort_by_key(|s| s.split(' ').nth(1).and_then(|n| n.parse::<usize>().ok()));
-                let want: Vec<String> = (0..PER_PEER).map(|i| format!("{vrf} {i}")).collect();
-                ensure!(got == want, "peer of {vrf} got {got:?}");
-                Ok(())
-            })
-        })
-        .collect();
-    for c in clients {
-        c.join().map_err(|_| anyhow::anyhow!("client panicked"))??;
-    }
-    let served = echo
-        .join()
-        .map_err(|_| anyhow::anyhow!("echo panicked"))??;
-    ensure!(served == 2 * PER_PEER);
     Ok(())
 }
 

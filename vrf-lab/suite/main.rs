@@ -1,5 +1,6 @@
 //! The end-to-end suite. Every test here runs on a kernel with real VRFs: natively or in the lab VM,
-//! booted once for the whole binary (see `vrf_lab::harness`).
+//! booted once for the whole binary (see `vrf_lab::harness`). Each module registers its tests with
+//! `vrf_lab::lab_tests!`, which names them `<module>::<function>` (`ping::flood_matches_iputils`).
 
 mod basics;
 mod curl;
@@ -11,7 +12,7 @@ mod socket_tools;
 mod sockets;
 
 fn main() -> std::process::ExitCode {
-    let tests: Vec<vrf_lab::harness::LabTest> = [
+    let tests = [
         basics::TESTS,
         sockets::TESTS,
         socket_tools::TESTS,

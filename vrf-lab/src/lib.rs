@@ -9,6 +9,7 @@
 #![deny(unsafe_op_in_unsafe_fn)]
 
 pub mod bench;
+pub mod ca;
 pub mod cmd;
 pub mod dnsmasq;
 pub mod harness;
@@ -26,39 +27,60 @@ pub mod topology;
 ///
 /// `cargo test --workspace` builds every binary; a test that needs one fails with this message otherwise.
 pub fn tool(name: &str) -> anyhow::Result<std::path::PathBuf> {
+    built(
+        "",
+        name,
+        "`cargo test --workspace` (or `cargo build --workspace`)",
+    )
+}
+
+/// The path of an example of this workspace (`multi_vrf_echo` of vrf-socket …): the build in
+/// `target/<profile>/examples/`, found and copied into the lab VM's `/tmp` as [`tool`] does.
+///
+/// `cargo test --workspace` builds every example; a test that needs one fails with this message otherwise.
+pub fn example(name: &str) -> anyhow::Result<std::path::PathBuf> {
+    built(
+        "examples",
+        name,
+        "`cargo test --workspace` (or `cargo build --workspace --examples`)",
+    )
+}
+
+/// `name` in directory `dir` of the calling program's `target/<profile>/` (test binaries and benches
+/// are in `target/<profile>/deps/`), or in the lab VM a copy of it; `build` says how to make it.
+fn built(dir: &str, name: &str, build: &str) -> anyhow::Result<std::path::PathBuf> {
     use anyhow::Context as _;
-    static COPIES: std::sync::Mutex<Vec<(String, std::path::PathBuf)>> =
+    static COPIES: std::sync::Mutex<Vec<(std::path::PathBuf, std::path::PathBuf)>> =
         std::sync::Mutex::new(Vec::new());
-    let exe = std::env::current_exe()?;
-    let candidates: Vec<_> = exe
+    let exe = std::env::current_exe().context("finding this program's path")?;
+    let profile = exe
         .ancestors()
         .skip(1)
-        .take(2)
-        .map(|d| d.join(name))
-        .collect();
-    let built = candidates.iter().find(|p| p.is_file()).cloned().ok_or_else(|| {
-        anyhow::anyhow!(
-            "{} is not built: run `cargo test --workspace` (or `cargo build --workspace`) first",
-            candidates[0].display()
-        )
-    })?;
+        .find(|d| d.file_name().is_some_and(|n| n != "deps"))
+        .with_context(|| format!("{} is in no target directory", exe.display()))?;
+    let built = profile.join(dir).join(name);
+    if !built.is_file() {
+        anyhow::bail!("{} is not built: run {build} first", built.display());
+    }
     if std::env::var_os(lab::GUEST_ENV).is_none() {
         return Ok(built);
     }
     let mut copies = COPIES
         .lock()
         .unwrap_or_else(std::sync::PoisonError::into_inner);
-    if let Some((_, p)) = copies.iter().find(|(n, _)| n == name) {
+    if let Some((_, p)) = copies.iter().find(|(b, _)| *b == built) {
         return Ok(p.clone());
     }
-    let dir = std::env::temp_dir().join(format!("vrf-lab-tools-{}", std::process::id()));
-    std::fs::create_dir_all(&dir)?;
-    // Readable and searchable by everyone: tests run tools as `nobody` too.
-    std::fs::set_permissions(&dir, std::os::unix::fs::PermissionsExt::from_mode(0o755))?;
-    let copy = dir.join(name);
+    let copies_dir = std::env::temp_dir().join(format!("vrf-lab-tools-{}", std::process::id()));
+    std::fs::create_dir_all(copies_dir.join(dir))?;
+    for d in [&copies_dir, &copies_dir.join(dir)] {
+        // Readable and searchable by everyone: tests run tools as `nobody` too.
+        std::fs::set_permissions(d, std::os::unix::fs::PermissionsExt::from_mode(0o755))?;
+    }
+    let copy = copies_dir.join(dir).join(name);
     std::fs::copy(&built, &copy)
         .with_context(|| format!("copying {} to {}", built.display(), copy.display()))?;
-    copies.push((name.to_string(), copy.clone()));
+    copies.push((built, copy.clone()));
     Ok(copy)
 }
 
@@ -109,5 +131,24 @@ impl TempDir {
 impl Drop for TempDir {
     fn drop(&mut self) {
         let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn missing_builds_say_how_to_make_them() {
+        let e = super::example("no_such_example").unwrap_err().to_string();
+        assert!(
+            e.contains("/examples/no_such_example is not built")
+                && e.contains("cargo build --workspace --examples"),
+            "{e}"
+        );
+        let e = super::tool("no-such-tool").unwrap_err().to_string();
+        assert!(
+            e.contains("/no-such-tool is not built") && e.contains("cargo build --workspace`"),
+            "{e}"
+        );
+        assert!(!e.contains("/deps/"), "{e}");
     }
 }

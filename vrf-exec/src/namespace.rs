@@ -1,0 +1,128 @@
+//! The mount namespace: what is mounted where (`/proc/self/mountinfo`), and the two mounts a launch may
+//! make in a private mount namespace of its own, which the command inherits.
+//!
+//! `unshare(CLONE_NEWNS)` gives the process a copy of its mount table; marking every mount of the copy
+//! a slave (`MS_REC | MS_SLAVE`, as `ip netns exec` does) keeps later mounts and unmounts of the host
+//! arriving, while nothing mounted in the copy propagates back. In it, a launch mounts:
+//! - cgroup2 on `/sys/fs/cgroup` when none is visible: `ip netns exec` remounts `/sys` for the
+//!   namespace's view of sysfs, which hides the host's cgroup2 mount;
+//! - `/etc/vrf/VRF/resolv.conf` bound over `/etc/resolv.conf`, so unmodified programs resolve names
+//!   with the VRF's name servers (as `ip netns exec` does with `/etc/netns/NAME/`).
+
+use std::fs;
+use std::io;
+use std::path::PathBuf;
+
+use anyhow::{Context, Result};
+use nix::mount::{MsFlags, mount};
+use nix::sched::{CloneFlags, unshare};
+use nix::sys::statfs::{CGROUP2_SUPER_MAGIC, statfs};
+
+/// Where cgroup2 is usually mounted, and where a launch mounts it when it is hidden.
+const USUAL_CGROUP2: &str = "/sys/fs/cgroup";
+
+/// `(mount point, super options)` of every mount of file system type `fstype` in a mountinfo text.
+pub fn mounts_of_type<'a>(mountinfo: &'a str, fstype: &str) -> Vec<(&'a str, &'a str)> {
+    mountinfo
+        .lines()
+        .filter_map(|l| {
+            let (head, tail) = l.split_once(" - ")?;
+            let mut t = tail.split_whitespace();
+            let (ty, _source, opts) = (t.next()?, t.next()?, t.next().unwrap_or(""));
+            (ty == fstype).then(|| head.split_whitespace().nth(4).map(|dir| (dir, opts)))?
+        })
+        .collect()
+}
+
+/// Where cgroup2 is mounted in this mount namespace: `/sys/fs/cgroup` when it is there, else the first
+/// cgroup2 mount in `/proc/self/mountinfo`, else `None`.
+pub fn find_cgroup2() -> io::Result<Option<PathBuf>> {
+    if statfs(USUAL_CGROUP2).is_ok_and(|s| s.filesystem_type() == CGROUP2_SUPER_MAGIC) {
+        return Ok(Some(PathBuf::from(USUAL_CGROUP2)));
+    }
+    let mountinfo = fs::read_to_string("/proc/self/mountinfo")?;
+    Ok(mounts_of_type(&mountinfo, "cgroup2")
+        .into_iter()
+        .next()
+        .map(|(dir, _)| PathBuf::from(dir)))
+}
+
+/// Where cgroup2 is mounted; when it is not visible (as under `ip netns exec`, which remounts `/sys`),
+/// mounts it on `/sys/fs/cgroup` in a private mount namespace of this process, leaving the host's
+/// mounts alone (the command inherits the namespace and sees it there too).
+pub fn ensure_cgroup2() -> io::Result<PathBuf> {
+    if let Some(m) = find_cgroup2()? {
+        return Ok(m);
+    }
+    let no_mount = |e: nix::Error| {
+        io::Error::new(
+            io::ErrorKind::NotFound,
+            format!(
+                "no cgroup2 file system is mounted, and mounting one failed: {e} (mount -t cgroup2 none {USUAL_CGROUP2})"
+            ),
+        )
+    };
+    private_mount_namespace().map_err(no_mount)?;
+    mount(
+        Some("cgroup2"),
+        USUAL_CGROUP2,
+        Some("cgroup2"),
+        MsFlags::empty(),
+        None::<&str>,
+    )
+    .map_err(no_mount)?;
+    Ok(PathBuf::from(USUAL_CGROUP2))
+}
+
+/// If `/etc/vrf/<vrf>/resolv.conf` exists, gives the process a private mount namespace in which it is
+/// bind-mounted over `/etc/resolv.conf`, so that unmodified programs resolve names with the VRF's name
+/// servers. Returns the file used, if any.
+pub fn use_vrf_resolv_conf(vrf: &str) -> Result<Option<String>> {
+    let conf = vrf_socket::paths::vrf_resolv_conf(vrf);
+    if !conf.is_file() {
+        return Ok(None);
+    }
+    let conf = conf.display().to_string();
+    private_mount_namespace().context("a private mount namespace for the VRF's resolv.conf")?;
+    mount(
+        Some(conf.as_str()),
+        "/etc/resolv.conf",
+        None::<&str>,
+        MsFlags::MS_BIND,
+        None::<&str>,
+    )
+    .with_context(|| format!("bind-mounting {conf} over /etc/resolv.conf"))?;
+    Ok(Some(conf))
+}
+
+/// Gives this process a mount namespace of its own whose mounts do not propagate back to the one it
+/// came from (changes from there still arrive). The command inherits it.
+fn private_mount_namespace() -> nix::Result<()> {
+    unshare(CloneFlags::CLONE_NEWNS)?;
+    mount(
+        None::<&str>,
+        "/",
+        None::<&str>,
+        MsFlags::MS_REC | MsFlags::MS_SLAVE,
+        None::<&str>,
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn finds_mounts_by_type() {
+        let mi = "30 1 0:26 / /sys/fs/cgroup rw,nosuid - cgroup2 cgroup2 rw,nsdelegate\n\
+                  31 1 0:27 / /sys/fs/cgroup/net_cls rw - cgroup cgroup rw,net_cls,net_prio\n";
+        assert_eq!(
+            mounts_of_type(mi, "cgroup2"),
+            [("/sys/fs/cgroup", "rw,nsdelegate")]
+        );
+        assert_eq!(
+            mounts_of_type(mi, "cgroup"),
+            [("/sys/fs/cgroup/net_cls", "rw,net_cls,net_prio")]
+        );
+    }
+}
