@@ -13,6 +13,9 @@
 //!   takes anything with a file descriptor (`AsFd`): std, socket2 and tokio sockets alike.
 //! - [`pktinfo`]: one UDP socket serving many VRFs: learn each datagram's ingress device and VRF from
 //!   `IP_PKTINFO`, and reply through the same VRF from the same address ([`cmsg`] is the codec).
+//! - [`cmsg`]: the workspace's one control-message codec (pktinfo, `SCM_TIMESTAMPNS`, `IP_TTL`,
+//!   `IPV6_HOPLIMIT`, `IP_RECVERR`/`IPV6_RECVERR` with the offender) and [`cmsg::recvmsg`], one message
+//!   with its control data and the caller's flags (`MSG_ERRQUEUE`, `MSG_DONTWAIT` …).
 //! - [`AddressFamily`]: IPv4 or IPv6, the one vocabulary for `-4`/`-6`, socket domains and DNS records.
 //! - [`paths`]: where a VRF's configuration files live (`/etc/vrf/NAME/resolv.conf`).
 //!
