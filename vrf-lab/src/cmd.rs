@@ -98,22 +98,14 @@ pub fn run_measured(cmd: &mut Command) -> Result<(Run, u64)> {
     let out = reader(Box::new(child.stdout.take().context("stdout")?));
     let err = reader(Box::new(child.stderr.take().context("stderr")?));
     let pid = libc::pid_t::try_from(child.id()).context("pid")?;
-    let mut status: libc::c_int = 0;
-    // SAFETY: `rusage` is plain old data; all zeroes is a valid value.
-    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
-    // SAFETY: `pid` is our own unwaited child; both pointers are to live locals of the right types.
-    let r = unsafe { libc::wait4(pid, &mut status, 0, &mut usage) };
-    if r != pid {
-        bail!("wait4 for `{line}`: {}", std::io::Error::last_os_error());
-    }
-    let code = libc::WIFEXITED(status).then(|| libc::WEXITSTATUS(status));
+    let reaped = crate::sys::wait4(pid).with_context(|| format!("wait4 for `{line}`"))?;
     let run = Run {
         line,
-        code,
+        code: reaped.code,
         stdout: out.join().unwrap_or_default(),
         stderr: err.join().unwrap_or_default(),
     };
-    Ok((run, u64::try_from(usage.ru_maxrss).unwrap_or(0)))
+    Ok((run, reaped.max_rss_kib))
 }
 
 /// Runs `program args…` and fails unless it exits 0.

@@ -84,8 +84,7 @@ pub fn enter() -> Result<Option<i32>> {
 
 /// True when the effective user is root.
 pub fn is_root() -> bool {
-    // SAFETY: geteuid has no preconditions and cannot fail.
-    unsafe { libc::geteuid() == 0 }
+    nix::unistd::geteuid().is_root()
 }
 
 /// Checks that the running kernel can create a VRF: loads the module if it can, then creates one in a
@@ -354,9 +353,9 @@ fn run_with_timeout(mut cmd: Command, timeout: Duration) -> Result<Option<i32>> 
             break Some(status.code().unwrap_or(128 + libc::SIGKILL));
         }
         if start.elapsed() > timeout {
-            let pgid = child.id() as libc::pid_t;
-            // SAFETY: killpg only sends a signal; the group is the one we created for this child.
-            unsafe { libc::killpg(pgid, libc::SIGKILL) };
+            // The group is the one we created for this child.
+            let pgid = nix::unistd::Pid::from_raw(child.id() as libc::pid_t);
+            let _ = nix::sys::signal::killpg(pgid, nix::sys::signal::Signal::SIGKILL);
             let _ = child.wait();
             break None;
         }

@@ -132,19 +132,12 @@ fn scope(socket: &socket2::Socket, bind: Bind, site: &Site) -> io::Result<()> {
 }
 
 fn ifindex(dev: &str) -> io::Result<NonZeroU32> {
-    let name = std::ffi::CString::new(dev).map_err(io::Error::other)?;
-    // SAFETY: if_nametoindex reads a NUL-terminated string and has no other preconditions.
-    let i = unsafe { libc::if_nametoindex(name.as_ptr()) };
-    NonZeroU32::new(i).ok_or_else(io::Error::last_os_error)
+    let i = nix::net::if_::if_nametoindex(dev)?;
+    NonZeroU32::new(i).ok_or_else(|| io::Error::other(format!("{dev} has ifindex 0")))
 }
 
 fn socket_for(addr: SocketAddr, ty: socket2::Type) -> io::Result<socket2::Socket> {
-    let domain = if addr.is_ipv4() {
-        socket2::Domain::IPV4
-    } else {
-        socket2::Domain::IPV6
-    };
-    socket2::Socket::new(domain, ty, None)
+    socket2::Socket::new(socket2::Domain::for_address(addr), ty, None)
 }
 
 fn tcp_listener(bind: Bind, site: &Site, addr: SocketAddr) -> io::Result<TcpListener> {
@@ -173,16 +166,10 @@ fn describe_scope(conn: &TcpStream) -> String {
 }
 
 fn name_of(index: u32) -> String {
-    let mut buf = [0 as libc::c_char; libc::IF_NAMESIZE];
-    // SAFETY: buf has IF_NAMESIZE bytes, as if_indextoname requires.
-    let p = unsafe { libc::if_indextoname(index, buf.as_mut_ptr()) };
-    if p.is_null() {
-        return format!("#{index}");
+    match nix::net::if_::if_indextoname(index) {
+        Ok(name) => name.to_string_lossy().into_owned(),
+        Err(_) => format!("#{index}"),
     }
-    // SAFETY: on success buf holds a NUL-terminated name.
-    unsafe { std::ffi::CStr::from_ptr(buf.as_ptr()) }
-        .to_string_lossy()
-        .into_owned()
 }
 
 /// A TCP server in the router namespace, bound as `bind` says for `site`, answering `describe_scope`.
@@ -724,19 +711,15 @@ fn ping_once(site: &Site, fam: Fam, kind: IcmpKind) -> Result<()> {
     }
     let dst: SocketAddr = fam.sa(fam.peer, 0);
     s.send_to(&pkt, &dst.into())?;
-    let mut buf = [std::mem::MaybeUninit::<u8>::uninit(); 1500];
+    let mut buf = [0u8; 1500];
     loop {
-        let (n, _) = s.recv_from(&mut buf)?;
-        // SAFETY: recv_from initialised the first n bytes.
-        let data: Vec<u8> = buf[..n]
-            .iter()
-            .map(|b| unsafe { b.assume_init() })
-            .collect();
+        let n = std::io::Read::read(&mut &s, &mut buf)?;
+        let data = &buf[..n];
         // A raw IPv4 socket receives the IP header too.
         let icmp = if !fam.v6 && kind == IcmpKind::Raw {
             &data[usize::from(data[0] & 0x0f) * 4..]
         } else {
-            &data[..]
+            data
         };
         if icmp.first() == Some(&reply_type) && icmp.ends_with(b"vrf-toolkit") {
             return Ok(());
