@@ -42,6 +42,7 @@ use std::os::fd::AsFd;
 use std::time::Duration;
 
 use crate::sys;
+pub use crate::sys::Received;
 
 /// `CMSG_ALIGN`: headers and payloads are padded to the alignment of `size_t`.
 const ALIGN: usize = size_of::<usize>();
@@ -469,22 +470,6 @@ impl<'a> CmsgWriter<'a> {
         self.len += needed;
         Ok(())
     }
-}
-
-/// What [`recvmsg`] received.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-#[non_exhaustive]
-pub struct Received {
-    /// Bytes of payload written into the buffer; with `MSG_TRUNC` among the flags asked for, the
-    /// message's full size instead, which may exceed the buffer (then `flags` has `MSG_TRUNC` too).
-    pub len: usize,
-    /// The sender (`msg_name`). For a message from the error queue, the destination of the packet the
-    /// error is about. `None` when the kernel names no address or it is not an IP one.
-    pub src: Option<SocketAddr>,
-    /// `msg_flags`: `MSG_TRUNC`, `MSG_CTRUNC`, `MSG_ERRQUEUE` …
-    pub flags: i32,
-    /// Bytes of control data the kernel wrote at the start of the control buffer (`msg_controllen`).
-    pub control_len: usize,
 }
 
 impl Received {

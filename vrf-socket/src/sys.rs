@@ -5,12 +5,29 @@
 
 use std::io;
 use std::mem;
+use std::net::SocketAddr;
 use std::os::fd::{AsRawFd, BorrowedFd};
 use std::ptr;
 
 use socket2::{SockAddr, SockAddrStorage};
 
-use crate::cmsg::Received;
+/// What [`recvmsg`](crate::cmsg::recvmsg) received; read its control messages with
+/// [`Received::cmsgs`]. (Defined with the system calls that fill it, so that this layer imports nothing
+/// from above.)
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Received {
+    /// Bytes of payload written into the buffer; with `MSG_TRUNC` among the flags asked for, the
+    /// message's full size instead, which may exceed the buffer (then `flags` has `MSG_TRUNC` too).
+    pub len: usize,
+    /// The sender (`msg_name`). For a message from the error queue, the destination of the packet the
+    /// error is about. `None` when the kernel names no address or it is not an IP one.
+    pub src: Option<SocketAddr>,
+    /// `msg_flags`: `MSG_TRUNC`, `MSG_CTRUNC`, `MSG_ERRQUEUE` …
+    pub flags: i32,
+    /// Bytes of control data the kernel wrote at the start of the control buffer (`msg_controllen`).
+    pub control_len: usize,
+}
 
 /// One datagram to send: payload, destination and an encoded control buffer.
 #[derive(Debug)]
