@@ -10,6 +10,7 @@ mod http;
 mod ping;
 mod socket_tools;
 mod sockets;
+mod tables;
 
 fn main() -> std::process::ExitCode {
     let tests = [
@@ -21,6 +22,7 @@ fn main() -> std::process::ExitCode {
         dns::TESTS,
         http::TESTS,
         curl::TESTS,
+        tables::TESTS,
     ]
     .concat();
     vrf_lab::harness::main(&tests)
