@@ -57,4 +57,9 @@ if command -v rustup >/dev/null 2>&1; then
     rustup component list --installed 2>/dev/null | grep -q "^$c" || rustup component add "$c"
   done
 fi
+# cargo-fuzz: the fuzz targets' driver (libFuzzer), on the stable toolchain through RUSTC_BOOTSTRAP=1.
+if ! cargo fuzz --version >/dev/null 2>&1; then
+  echo "install-deps: cargo install cargo-fuzz"
+  cargo install --quiet --locked cargo-fuzz
+fi
 echo "install-deps: ok ($(vng --version 2>/dev/null | head -1), $(cargo --version))"
