@@ -23,6 +23,8 @@ pkgs=(
   dnsmasq-base
   # Building Rust code (the linker), and fetching rustup when there is no cargo yet.
   gcc libc6-dev curl ca-certificates
+  # libFuzzer (C++) for the fuzz targets.
+  g++
 )
 missing=()
 for p in "${pkgs[@]}"; do
