@@ -512,33 +512,44 @@ fn confined_command_cannot_leave_the_vrf(who: &[&str]) -> Result<()> {
     ensure_inside_works(&got)
 }
 
-/// Root (no `--user`) is still stopped by the guard where a socket picks its device (control message,
-/// re-binding: the README's "no accidental escape"), but can leave the VRF on purpose: here by moving
-/// itself out of the VRF's cgroup, which the README says root can do.
+/// Root (no `--user`) is still stopped by the guard wherever a socket picks its device (control messages,
+/// scope ids, re-binding: the README's "no accidental escape"), but can leave the VRF on purpose: here by
+/// moving itself out of the VRF's cgroup, which the README says root can do.
 fn root_can_still_leave_the_vrf() -> Result<()> {
     let t = Topology::new()?;
+    t.router_sysctl("net.ipv4.ping_group_range", ALL_GROUPS)?;
     let out = Link::new(&t, "out", "vo", 98, None)?;
     let dir = TempDir::new("escape")?;
     let script = attacker_script(&dir)?;
     let mut args = vec![t.blue.vrf.clone()];
-    args.extend(attacker_args(
-        &script,
-        &out,
-        &["pktinfo4", "rebind", "leave_cgroup"],
-    ));
+    args.extend(attacker_args(&script, &out, ESCAPES));
+    let echos = IcmpCounters::read(&out.ns)?.in_echos_v4;
     let r = cmd::run(&mut t.router_cmd(&vrf_exec()?, &args))?;
     let got = results(&r)?;
-    eprintln!("root: {got:?}");
+    eprintln!("root:");
+    for (step, result) in &got {
+        eprintln!("  {step:<14} {result}");
+    }
     let arrived = out.arrived("leave_cgroup");
+    let echos = IcmpCounters::read(&out.ns)?.in_echos_v4 - echos;
     ensure!(
-        got.get("pktinfo4").map(String::as_str) == Some("refused at sendmsg: EPERM")
-            && got.get("rebind").map(String::as_str) == Some("refused at send: EPERM"),
-        "the guard did not stop root's socket-level escapes: {got:?}"
+        arrived == ["leave_cgroup"] && echos == 0,
+        "root should leave the VRF by leaving its cgroup, and only so: {arrived:?} arrived, \
+         {echos} ICMP echo requests; attacker: {got:?}"
     );
-    ensure!(
-        arrived == ["leave_cgroup"],
-        "root should leave the VRF by leaving its cgroup, and only so: {arrived:?} arrived; attacker: {got:?}"
-    );
+    for step in ESCAPES.iter().filter(|s| **s != "leave_cgroup") {
+        let result = got.get(*step).map_or("", String::as_str);
+        ensure!(
+            result.starts_with("refused"),
+            "the guard did not stop root's {step}: {result:?}"
+        );
+    }
+    for step in ["rebind", "bindtoifindex"] {
+        ensure!(
+            got.get(step).map(String::as_str) == Some("refused at send: EPERM"),
+            "root may re-bind, and the guard drops what it sends: {got:?}"
+        );
+    }
     Ok(())
 }
 
