@@ -17,10 +17,9 @@
 //!
 //! The variants run interleaved, three rounds of each, and the median of each is reported.
 
-use std::io;
 use std::net::{Ipv6Addr, SocketAddr, UdpSocket};
 use std::ops::Bound;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use anyhow::{Context, Result, anyhow, bail, ensure};
 use vrf_lab::bench::median;
@@ -177,7 +176,8 @@ fn client_main(args: &[String]) -> Result<()> {
                 let sock = UdpSocket::from(s);
                 sock.connect(to)?;
                 sock.set_read_timeout(Some(RESEND))?;
-                load(&sock, secs)
+                let load = vrf_lab::bench::udp_echo_load(&sock, WINDOW, PAYLOAD, WARMUP, secs)?;
+                Ok(load.replies)
             })
         })
         .collect();
@@ -187,43 +187,4 @@ fn client_main(args: &[String]) -> Result<()> {
     }
     println!("{:.0}", replies as f64 / secs.as_secs_f64());
     Ok(())
-}
-
-/// Keeps [`WINDOW`] datagrams in flight on `sock`; returns the replies counted after the warm-up.
-fn load(sock: &UdpSocket, secs: Duration) -> Result<u64> {
-    let payload = [0x5au8; PAYLOAD];
-    let mut buf = [0u8; 2048];
-    let start = Instant::now();
-    let (counting, end) = (start + WARMUP, start + WARMUP + secs);
-    let (mut in_flight, mut counted) = (0, 0u64);
-    loop {
-        while in_flight < WINDOW {
-            sock.send(&payload).context("sending")?;
-            in_flight += 1;
-        }
-        match sock.recv(&mut buf) {
-            Ok(_) => {
-                in_flight -= 1;
-                let now = Instant::now();
-                if now >= end {
-                    return Ok(counted);
-                }
-                if now >= counting {
-                    counted += 1;
-                }
-            }
-            Err(e)
-                if matches!(
-                    e.kind(),
-                    io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
-                ) =>
-            {
-                if Instant::now() >= end {
-                    return Ok(counted);
-                }
-                in_flight = 0;
-            }
-            Err(e) => return Err(anyhow::Error::new(e).context("receiving")),
-        }
-    }
 }
