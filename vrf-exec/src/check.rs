@@ -173,7 +173,7 @@ fn probe_hook(r: &mut Report, mount: &std::path::Path, v: &Vrf) {
     };
     match launch::prepare_cgroup(&dir, Some(v.index())) {
         Ok(hook) => {
-            let hook = hook.map_or(String::new(), |a| format!(" ({a:?})"));
+            let hook = hook.map_or(String::new(), |h| format!(" ({h})"));
             r.ok(&format!("BPF hook on {}{hook}", dir.display()))
         }
         Err(e) => r.fail(

@@ -18,7 +18,13 @@ use clap::{Args, Parser, Subcommand};
         stdout, stderr, the environment, signals and the exit status are the command's own. If anything \
         fails before exec, the command is not run: it never falls back to the default VRF.\n\n\
         If /etc/vrf/VRF/resolv.conf exists, the command sees it as /etc/resolv.conf (private mount \
-        namespace), so it resolves names with the VRF's name servers.",
+        namespace), so it resolves names with the VRF's name servers.\n\n\
+        A VRF is a routing domain, not a sandbox. A second BPF program on the same cgroup, the egress \
+        guard, drops every packet of those sockets that would leave through a device outside the VRF (the \
+        VRF device and its ports as they are at launch; a port enslaved later is refused until the next \
+        launch). With --user the command has no capability left and cannot leave the VRF. Without --user \
+        it runs as root: the guard stops accidental escapes, but a root command can still leave on purpose \
+        (move itself to another cgroup, detach the programs, use packet sockets).",
     after_help = "Exit status: the command's own; 125 when vrf-exec fails (unknown VRF, not a VRF, VRF \
         down, no privilege, no cgroup2 …), 126 when COMMAND cannot be executed, 127 when it is not found. \
         The query commands exit 1 on failure; `check` exits 1 when a check fails.\n\n\
@@ -38,10 +44,11 @@ pub struct Cli {
 /// What a launch is asked to do: `vrf-exec [OPTIONS] VRF COMMAND…`.
 #[derive(Args, Debug, PartialEq, Eq)]
 pub struct RunArgs {
-    /// Run the command as USER (name or uid), after attaching; it cannot leave the VRF.
+    /// Run the command as USER (name or uid), after attaching; it cannot leave the VRF. Without it the
+    /// command runs as root, which can leave the VRF on purpose.
     #[arg(short, long, value_name = "USER")]
     pub user: Option<String>,
-    /// Run the command with GROUP (name or gid) as its group.
+    /// Run the command with GROUP (name or gid) as its group (alone, it leaves the command root).
     #[arg(short, long, value_name = "GROUP")]
     pub group: Option<String>,
     /// Keep the host's /etc/resolv.conf even if /etc/vrf/VRF/resolv.conf exists.

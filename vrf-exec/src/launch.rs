@@ -3,7 +3,8 @@
 //! 1. look the VRF up over rtnetlink: it must exist, be a VRF, and be up;
 //! 2. prepare the VRF's cgroup: find cgroup2 (mounting it in a private mount namespace when it is
 //!    hidden), create the VRF's group, and make sure it carries the sock-create hook that binds every new
-//!    AF_INET/AF_INET6 socket to the VRF's ifindex;
+//!    AF_INET/AF_INET6 socket to the VRF's ifindex, and the egress guard that lets packets leave only
+//!    through the VRF's own devices;
 //! 3. join the group: from here on, every socket this process and its children create is the VRF's;
 //! 4. show the VRF's own resolv.conf as `/etc/resolv.conf` (a private mount namespace);
 //! 5. drop privileges, so that the command cannot leave the VRF;
@@ -23,6 +24,7 @@ use vrf_socket::Vrf;
 
 use crate::bpf::{self, Attach};
 use crate::cli::RunArgs;
+use crate::egress::{self, Guard};
 use crate::{EXIT_FAILURE, cgroup, exec, namespace};
 
 /// Runs `args.command` inside `args.vrf`. Returns only when that failed, with the exit status that says
@@ -76,12 +78,13 @@ fn look_up(name: &str) -> Result<Option<Vrf>> {
 }
 
 /// Makes cgroup directory `dir` ready to join: creates it and, for a VRF (`ifindex`; `None` for the
-/// default VRF), makes sure it carries a hook that binds new sockets to `ifindex`. Says what it did to
-/// the hook. A launch prepares the VRF's cgroup with it, and `vrf-exec check` tries it.
+/// default VRF), makes sure it carries a hook that binds new sockets to `ifindex` and the egress guard
+/// for the VRF's devices. Says what it did to them. A launch prepares the VRF's cgroup with it, and
+/// `vrf-exec check` tries it.
 pub fn prepare_cgroup(
     dir: &Path,
     ifindex: Option<NonZeroU32>,
-) -> Result<Option<Attach>, PrepareError> {
+) -> Result<Option<Hooks>, PrepareError> {
     let failed = |step, error| PrepareError {
         step,
         dir: dir.to_path_buf(),
@@ -93,7 +96,23 @@ pub fn prepare_cgroup(
     };
     let cg = File::open(dir).map_err(|e| failed(Step::Open, e))?;
     let hook = bpf::ensure_attached(&cg, ifindex).map_err(|e| failed(Step::Attach, e))?;
-    Ok(Some(hook))
+    let guard = egress::ensure_guard(&cg, ifindex).map_err(|e| failed(Step::Guard, e))?;
+    Ok(Some(Hooks { hook, guard }))
+}
+
+/// What [`prepare_cgroup`] found or attached on a VRF's cgroup.
+#[derive(Debug, Clone)]
+pub struct Hooks {
+    /// The sock-create hook.
+    pub hook: Attach,
+    /// The egress guard.
+    pub guard: Guard,
+}
+
+impl std::fmt::Display for Hooks {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "hook {:?}, egress guard {}", self.hook, self.guard)
+    }
 }
 
 /// What [`prepare_cgroup`] was doing when it failed.
@@ -102,6 +121,7 @@ enum Step {
     Create,
     Open,
     Attach,
+    Guard,
 }
 
 /// A failure of [`prepare_cgroup`]: the step, the cgroup directory, and the system's error.
@@ -120,6 +140,7 @@ fn launch_error(e: PrepareError) -> anyhow::Error {
         Step::Create => privilege_hint(e.error, format!("cannot create cgroup {dir}")),
         Step::Open => anyhow!("opening {dir}: {}", e.error),
         Step::Attach => privilege_hint(e.error, format!("cannot attach the VRF hook to {dir}")),
+        Step::Guard => privilege_hint(e.error, format!("cannot attach the egress guard to {dir}")),
     }
 }
 
@@ -138,14 +159,13 @@ fn privilege_hint(e: io::Error, what: String) -> anyhow::Error {
 }
 
 /// `--verbose`: says on stderr which VRF, hook, cgroup and resolv.conf the command gets.
-fn tell(vrf: Option<&Vrf>, hook: Option<Attach>, dir: &Path, resolv: Option<&str>) {
-    let what = match (vrf, hook) {
+fn tell(vrf: Option<&Vrf>, hooks: Option<Hooks>, dir: &Path, resolv: Option<&str>) {
+    let what = match (vrf, hooks) {
         (Some(v), Some(h)) => format!(
-            "VRF {} (ifindex {}, table {}), hook {:?}",
+            "VRF {} (ifindex {}, table {}), {h}",
             v.name(),
             v.index(),
             v.table(),
-            h
         ),
         _ => "the default VRF".to_string(),
     };

@@ -7,6 +7,7 @@ mod bpf;
 mod cgroup;
 mod check;
 mod cli;
+mod egress;
 mod exec;
 mod launch;
 mod namespace;

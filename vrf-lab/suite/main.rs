@@ -5,6 +5,7 @@
 mod basics;
 mod curl;
 mod dns;
+mod escape;
 mod exec;
 mod http;
 mod ping;
@@ -18,6 +19,7 @@ fn main() -> std::process::ExitCode {
         sockets::TESTS,
         socket_tools::TESTS,
         exec::TESTS,
+        escape::TESTS,
         ping::TESTS,
         dns::TESTS,
         http::TESTS,
