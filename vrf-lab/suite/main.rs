@@ -6,6 +6,8 @@ mod basics;
 mod curl;
 mod dns;
 mod exec;
+mod exec_churn;
+mod exec_hardening;
 mod http;
 mod ping;
 mod socket_tools;
@@ -17,6 +19,8 @@ fn main() -> std::process::ExitCode {
         sockets::TESTS,
         socket_tools::TESTS,
         exec::TESTS,
+        exec_hardening::TESTS,
+        exec_churn::TESTS,
         ping::TESTS,
         dns::TESTS,
         http::TESTS,
