@@ -47,13 +47,13 @@ pub struct Cli {
 pub struct RunArgs {
     /// Run the command as USER (name or uid, not root), after attaching; it cannot leave the VRF.
     /// Refused when USER may write a cgroup.procs above the VRF's group (a cgroup delegated to USER).
-    /// Sets HOME, SHELL, USER and LOGNAME as `runuser -u USER` does.
+    /// Sets HOME, USER and LOGNAME as `runuser -u USER` does (SHELL is kept, as runuser keeps it).
     #[arg(short, long, value_name = "USER")]
     pub user: Option<String>,
     /// With --user: run the command with GROUP (name or gid) as its primary group.
     #[arg(short, long, value_name = "GROUP")]
     pub group: Option<String>,
-    /// With --user: keep the environment as it is (no HOME, SHELL, USER, LOGNAME of USER).
+    /// With --user: keep the environment as it is (no HOME, USER, LOGNAME of USER).
     #[arg(long, requires = "user", visible_alias = "preserve-environment")]
     pub preserve_env: bool,
     /// Keep the host's /etc/resolv.conf even if /etc/vrf/VRF/resolv.conf exists.

@@ -151,17 +151,11 @@ impl Target {
         may_write(self.user.uid, &self.groups, m.uid(), m.gid(), m.mode())
     }
 
-    /// The variables `runuser -u USER` sets for USER: HOME, SHELL (`/bin/sh` when the account has
-    /// none), USER and LOGNAME.
-    pub fn login_env(&self) -> [(&'static str, OsString); 4] {
-        let shell = if self.user.shell.as_os_str().is_empty() {
-            OsString::from("/bin/sh")
-        } else {
-            self.user.shell.clone().into_os_string()
-        };
+    /// The variables `runuser -u USER` sets for USER: HOME, USER and LOGNAME (it keeps SHELL, which
+    /// names the shell of whoever started it: `runuser -u` runs no shell).
+    pub fn login_env(&self) -> [(&'static str, OsString); 3] {
         [
             ("HOME", self.user.dir.clone().into_os_string()),
-            ("SHELL", shell),
             ("USER", OsString::from(&self.user.name)),
             ("LOGNAME", OsString::from(&self.user.name)),
         ]

@@ -84,7 +84,7 @@ fn run(args: &RunArgs) -> Result<exec::ExecError> {
     if args.verbose {
         tell(vrf.as_ref(), hook, &dir, &resolv);
     }
-    // 5. Privileges, and the environment `runuser -u` gives.
+    // 5. Privileges, and the variables `runuser -u` sets.
     let env = match &target {
         Some(t) => {
             exec::drop_privileges(t)?;

@@ -433,8 +433,8 @@ fn vars<'a>(env_output: &'a str, names: &[&str]) -> Vec<(String, Option<&'a str>
         .collect()
 }
 
-/// Hygiene: `--user nobody` sets HOME, USER, LOGNAME and SHELL as `runuser -u nobody` does;
-/// `--preserve-env` keeps the caller's.
+/// Hygiene: `--user nobody` sets HOME, USER and LOGNAME, and keeps SHELL, as `runuser -u nobody` does
+/// (all four are compared with runuser's); `--preserve-env` keeps the caller's.
 fn user_sets_the_environment_like_runuser() -> Result<()> {
     let t = Topology::new()?;
     let exe = vrf_lab::tool("vrf-exec")?;
