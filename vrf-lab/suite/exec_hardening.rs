@@ -38,40 +38,27 @@ pub(crate) const CGROUP2: &str = "/sys/fs/cgroup";
 
 /// Runs `cmd` with stdin closed, capturing both streams; kills it and fails after `limit`.
 pub(crate) fn run_bounded(cmd: &mut Command, limit: Duration) -> Result<Run> {
-    use std::io::Read;
     let line = cmd::line_of(cmd);
-    let mut child = cmd
+    let child = cmd
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
         .with_context(|| format!("cannot start `{line}`"))?;
-    let reader = |mut r: Box<dyn Read + Send>| {
-        std::thread::spawn(move || {
-            let mut v = Vec::new();
-            let _ = r.read_to_end(&mut v);
-            String::from_utf8_lossy(&v).into_owned()
-        })
+    let pid = nix::unistd::Pid::from_raw(i32::try_from(child.id())?);
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || drop(tx.send(child.wait_with_output())));
+    let Ok(out) = rx.recv_timeout(limit) else {
+        // Not reaped yet (the thread is still waiting), so the pid is still the child's.
+        let _ = nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGKILL);
+        bail!("`{line}` did not finish within {} s", limit.as_secs());
     };
-    let out = reader(Box::new(child.stdout.take().context("stdout")?));
-    let err = reader(Box::new(child.stderr.take().context("stderr")?));
-    let deadline = Instant::now() + limit;
-    let status = loop {
-        if let Some(s) = child.try_wait()? {
-            break s;
-        }
-        if Instant::now() > deadline {
-            let _ = child.kill();
-            let _ = child.wait();
-            bail!("`{line}` did not finish within {} s", limit.as_secs());
-        }
-        std::thread::sleep(Duration::from_millis(5));
-    };
+    let out = out.with_context(|| format!("waiting for `{line}`"))?;
     Ok(Run {
         line,
-        code: status.code(),
-        stdout: out.join().unwrap_or_default(),
-        stderr: err.join().unwrap_or_default(),
+        code: out.status.code(),
+        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
     })
 }
 
