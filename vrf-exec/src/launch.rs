@@ -157,24 +157,30 @@ fn confirm_binding(
         *hook = prepare_cgroup(dir, Some(now.index())).map_err(launch_error)?;
         vrf = Some(now);
     }
-    let got = match probe_binding()? {
-        Some(Some(i)) => format!("bound to ifindex {i}"),
-        _ => "not bound to any device".into(),
-    };
-    let (want, why) = match &vrf {
-        Some(v) => (
-            format!("to VRF {name} (ifindex {})", v.index()),
+    let got = probe_binding()?.flatten();
+    let (want, why) = match (&vrf, got) {
+        (Some(v), None) => (
+            format!("VRF {name} (ifindex {})", v.index()),
             "the kernel did not run the VRF's sock-create hook for this process (a cgroup-v1 \
-             net_cls/net_prio hierarchy in use turns cgroup-v2 socket hooks off on Linux before 5.15, \
-             see `vrf-exec check`), or the VRF keeps being re-created",
+             net_cls/net_prio hierarchy in use turns cgroup-v2 socket hooks off on Linux before 5.15; \
+             see `vrf-exec check`)",
         ),
-        None => (
-            "to no device (the default VRF)".into(),
-            "a sock-create hook of a cgroup above it binds it",
+        (Some(v), Some(_)) => (
+            format!("VRF {name} (ifindex {})", v.index()),
+            "another sock-create program re-binds it (one attached with BPF_F_ALLOW_MULTI to a cgroup \
+             above runs after the VRF's hook: see `bpftool cgroup tree`), or the VRF keeps being \
+             re-created",
+        ),
+        (None, _) => (
+            "no device (the default VRF)".into(),
+            "a sock-create program on a cgroup above it binds it",
         ),
     };
+    let got = got.map_or("not bound to any device".into(), |i| {
+        format!("bound to ifindex {i}")
+    });
     bail!(
-        "a socket made in cgroup {} is {got}, not {want}: {why}; the command was not run",
+        "a socket made in cgroup {} is {got}, not to {want}: {why}; the command was not run",
         dir.display()
     )
 }

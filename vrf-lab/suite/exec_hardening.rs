@@ -28,6 +28,7 @@ vrf_lab::lab_tests! {
     missing_or_dangling_resolv_conf_is_not_fatal,
     pids_of_a_missing_vrf_fails,
     cgroup_v1_net_cls_net_prio_leave_the_hook_working,
+    hook_above_that_rebinds_sockets_is_refused,
 }
 
 /// How long any one command of these tests may take before it is killed and the test fails.
@@ -572,4 +573,67 @@ fn in_private_mounts(script: &str) -> Result<Run> {
         Command::new("unshare").args(["-m", "--propagation", "private", "sh", "-c", script]),
         LIMIT,
     )
+}
+
+/// Loads a sock-create program that binds every new socket to ifindex `argv[2]` and attaches it to
+/// cgroup `argv[1]` with `BPF_F_ALLOW_MULTI`, so that it also runs for the groups below, after theirs.
+const REBINDER_PY: &str = r#"
+import ctypes, os, struct, sys
+libc = ctypes.CDLL(None, use_errno=True)
+libc.syscall.restype = ctypes.c_long
+def bpf(cmd, attr):
+    r = libc.syscall(ctypes.c_long(321), ctypes.c_int(cmd), ctypes.c_char_p(attr), ctypes.c_uint(len(attr)))
+    if r < 0:
+        sys.exit("bpf(%d): %s" % (cmd, os.strerror(ctypes.get_errno())))
+    return r
+def insn(code, dst, src, imm):
+    return struct.pack("<BBhi", code, dst | src << 4, 0, imm)
+code = ctypes.create_string_buffer(insn(0xb7, 2, 0, int(sys.argv[2])) + insn(0x63, 1, 2, 0)
+                                   + insn(0xb7, 0, 0, 1) + insn(0x95, 0, 0, 0))
+gpl = ctypes.create_string_buffer(b"GPL")
+prog = bpf(5, struct.pack("IIQQIIQII16sII", 9, 4, ctypes.addressof(code), ctypes.addressof(gpl),
+                          0, 0, 0, 0, 0, b"lab_rebinder", 0, 2))
+cg = os.open(sys.argv[1], os.O_RDONLY | os.O_DIRECTORY)
+bpf(8, struct.pack("IIIII", cg, prog, 2, 2, 0))
+"#;
+
+/// Fail closed, measured on this kernel: a sock-create program on a cgroup above the VRF's group,
+/// attached with `BPF_F_ALLOW_MULTI`, runs after the VRF's hook and re-binds every socket to red. The
+/// launch sees it in its test socket and refuses; `ip vrf exec` (like vrf-exec before it checked)
+/// runs the command with red's sockets.
+fn hook_above_that_rebinds_sockets_is_refused() -> Result<()> {
+    let t = Topology::new()?;
+    let level = netns_cgroup(&t)?;
+    let rel = level
+        .strip_prefix(CGROUP2)?
+        .to_str()
+        .context("cgroup path")?;
+    let level = Cgroup::new(rel)?;
+    let red = ifindex(&t, &t.red.vrf)?;
+    let mut load = Command::new("/usr/bin/python3");
+    load.args(["-c", REBINDER_PY, &level.display(), &red.to_string()]);
+    run_bounded(&mut load, LIMIT)?.ok()?;
+    let bound = vrf_lab::example("bound_ifindex")?;
+    // The attack is real: `ip vrf exec`, which checks nothing, runs the command with red's sockets.
+    let theirs = run_bounded(
+        &mut t.router_cmd("ip", &["vrf", "exec", &t.blue.vrf, path_str(&bound)?]),
+        LIMIT,
+    )?;
+    ensure!(
+        theirs.success() && theirs.stdout.trim() == bound_to(red),
+        "{}",
+        theirs.describe(&format!(
+            "the rebinder should bind to red: {}",
+            bound_to(red)
+        ))
+    );
+    let r = vrf_exec(&t, &[&t.blue.vrf, path_str(&bound)?])?;
+    ensure!(
+        r.code == Some(125)
+            && r.stdout.is_empty()
+            && r.stderr.contains(&format!("bound to ifindex {red}")),
+        "{}",
+        r.describe("the command's sockets would go to red: should refuse")
+    );
+    Ok(())
 }
