@@ -3,7 +3,7 @@
 //! `-` when the family cannot be used). Under `vrf-exec VRF` both are the VRF's ifindex, set by the
 //! sock-create hook; in the default VRF both are 0.
 //!
-//! The lab runs it as a command that cannot lie about where it is: a small static program whose only
+//! The lab runs it as a command that cannot lie about where it is: a small program whose only
 //! knowledge of the VRF is what the kernel put on its sockets.
 
 use socket2::{Domain, Socket, Type};
