@@ -19,6 +19,8 @@ pkgs=(
   strace
   # Unmodified programs the vrf-exec tests run inside VRFs (curl itself is installed below).
   socat
+  # setcap: the vrf-exec test that a file-capability install refuses to run.
+  libcap2-bin
   # The DNS servers of the resolver's lab tests and bench (dnsmasq, without a system service).
   dnsmasq-base
   # Building Rust code (the linker), and fetching rustup when there is no cargo yet.

@@ -187,7 +187,7 @@ pub fn ensure_attached(cgroup: impl AsFd, ifindex: NonZeroU32) -> io::Result<Att
 }
 
 /// True when `attached` binds sockets exactly as `ours` does: ours, or iproute2's for the same ifindex.
-fn already_binds(attached: &ProgInfo, ours: &ProgInfo) -> bool {
+pub fn already_binds(attached: &ProgInfo, ours: &ProgInfo) -> bool {
     if attached.prog_type != PROG_TYPE_CGROUP_SOCK {
         return false;
     }

@@ -7,6 +7,8 @@ mod curl;
 mod dns;
 mod escape;
 mod exec;
+mod exec_churn;
+mod exec_hardening;
 mod http;
 mod ping;
 mod socket_tools;
@@ -20,6 +22,8 @@ fn main() -> std::process::ExitCode {
         socket_tools::TESTS,
         exec::TESTS,
         escape::TESTS,
+        exec_hardening::TESTS,
+        exec_churn::TESTS,
         ping::TESTS,
         dns::TESTS,
         http::TESTS,
