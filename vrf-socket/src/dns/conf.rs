@@ -118,7 +118,7 @@ impl ResolvConf {
                             Ok(name) if name.is_root() => {
                                 warn(format!("{d:?} is the root, not a search domain: skipped"))
                             }
-                            Ok(_) => list.push(d.trim_end_matches('.').to_string()),
+                            Ok(_) => list.push(without_final_dot(d).to_string()),
                             Err(e) => warn(format!("{d:?} is not a domain name ({e}): skipped")),
                         }
                     }
@@ -194,6 +194,17 @@ fn parse_name_server(addr: &str) -> Result<ConfNameServer, String> {
     }
 }
 
+/// `d` without the dot that makes it fully qualified (`example.com.` → `example.com`). An escaped dot
+/// (`a\.`: a label ending in a dot) is part of the name and stays: the dot is final only when an even
+/// number of backslashes precedes it.
+fn without_final_dot(d: &str) -> &str {
+    let Some(body) = d.strip_suffix('.') else {
+        return d;
+    };
+    let backslashes = body.len() - body.trim_end_matches('\\').len();
+    if backslashes % 2 == 0 { body } else { d }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -244,6 +255,17 @@ mod tests {
         assert!(c.warnings[0].reason.contains("root"), "{}", c.warnings[0]);
         let c = ResolvConf::parse("search . a.example\n");
         assert_eq!(c.search, ["a.example"]);
+    }
+
+    /// Found by the `resolv_conf` fuzz target: `search \.` (a name ending in an escaped dot) lost its
+    /// dot, leaving `\`, which is no name; only an unescaped final dot is dropped.
+    #[test]
+    fn an_escaped_final_dot_stays() {
+        let c = ResolvConf::parse("search a\\. b.example.\n");
+        assert_eq!(c.search, ["a\\.", "b.example"]);
+        assert!(c.warnings.is_empty(), "{:?}", c.warnings);
+        let again = ResolvConf::parse(&format!("search {}\n", c.search.join(" ")));
+        assert_eq!(again.search, c.search);
     }
 
     #[test]
