@@ -4,6 +4,7 @@
 
 mod basics;
 mod curl;
+mod curl_hostile;
 mod dns;
 mod exec;
 mod http;
@@ -21,6 +22,7 @@ fn main() -> std::process::ExitCode {
         dns::TESTS,
         http::TESTS,
         curl::TESTS,
+        curl_hostile::TESTS,
     ]
     .concat();
     vrf_lab::harness::main(&tests)
