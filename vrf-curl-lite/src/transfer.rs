@@ -308,7 +308,7 @@ impl<'a> Transfer<'a> {
         }
         if follow {
             let next = next.expect("checked");
-            request::check_scheme(&next)?;
+            request::check_url(&next, next.as_str())?;
             return Ok((Some(next), status));
         }
         Ok((None, status))
