@@ -135,6 +135,23 @@ impl Topology {
                 &s.table.to_string(),
             ])?;
             ip(&["-n", r, "link", "set", &s.vrf, "up"])?;
+            // Close the VRF's table, as the kernel's VRF documentation says: a lookup with no route in
+            // the VRF ends here instead of falling through to the main table (the default VRF).
+            for family in ["-4", "-6"] {
+                ip(&[
+                    "-n",
+                    r,
+                    family,
+                    "route",
+                    "add",
+                    "vrf",
+                    &s.vrf,
+                    "unreachable",
+                    "default",
+                    "metric",
+                    CLOSING_METRIC,
+                ])?;
+            }
             ip(&[
                 "-n", r, "link", "add", &s.dev, "type", "veth", "peer", "name", "eth0", "netns", p,
             ])?;
@@ -190,6 +207,70 @@ impl Topology {
     /// Runs `program args…` in the router namespace and returns how it went (any exit status).
     pub fn router_run<S: AsRef<OsStr>>(&self, program: &str, args: &[S]) -> Result<Run> {
         cmd::run(&mut self.router_cmd(program, args))
+    }
+}
+
+/// The metric of the `unreachable default` route that closes each VRF's table (the highest there is).
+pub const CLOSING_METRIC: &str = "4278198272";
+
+/// Where the outside neighbour of [`Topology::outside`] is, from the router's default VRF.
+pub const OUTSIDE_V4: &str = "10.77.0.2";
+/// The IPv6 address of the outside neighbour.
+pub const OUTSIDE_V6: &str = "fd00:77::2";
+
+/// A host that only the router's **default VRF** reaches: namespace `<router>-out`, linked by veth
+/// (`<dev>` on the router, in no VRF, 10.77.0.1/24 and fd00:77::1/64) to its `eth0` (10.77.0.2,
+/// fd00:77::2). What a packet that leaves a VRF reaches. Deleted on drop.
+#[derive(Debug)]
+pub struct Outside {
+    /// Its network namespace.
+    pub ns: String,
+    /// The router's device towards it, in the default VRF.
+    pub dev: String,
+}
+
+impl Topology {
+    /// Adds an [`Outside`] host to the router's default VRF.
+    pub fn outside(&self) -> Result<Outside> {
+        let r = &self.router_ns;
+        let out = Outside {
+            ns: format!("{r}-out"),
+            dev: format!(
+                "vo{}",
+                r.trim_start_matches("vl").trim_end_matches("-router")
+            ),
+        };
+        ip(&["netns", "add", &out.ns])?;
+        ip(&[
+            "-n", r, "link", "add", &out.dev, "type", "veth", "peer", "name", "eth0", "netns",
+            &out.ns,
+        ])?;
+        for (ns, dev, v4, v6) in [
+            (r.as_str(), out.dev.as_str(), "10.77.0.1", "fd00:77::1"),
+            (out.ns.as_str(), "eth0", OUTSIDE_V4, OUTSIDE_V6),
+        ] {
+            ip(&["-n", ns, "addr", "add", &format!("{v4}/24"), "dev", dev])?;
+            ip(&[
+                "-n",
+                ns,
+                "-6",
+                "addr",
+                "add",
+                &format!("{v6}/64"),
+                "dev",
+                dev,
+                "nodad",
+            ])?;
+            ip(&["-n", ns, "link", "set", dev, "up"])?;
+        }
+        ip(&["-n", &out.ns, "link", "set", "lo", "up"])?;
+        Ok(out)
+    }
+}
+
+impl Drop for Outside {
+    fn drop(&mut self) {
+        let _ = cmd::run(Command::new("ip").args(["netns", "del", &self.ns]));
     }
 }
 

@@ -6,11 +6,15 @@ mod basics;
 mod curl;
 mod curl_hostile;
 mod dns;
+mod escape;
 mod exec;
+mod exec_churn;
+mod exec_hardening;
 mod http;
 mod ping;
 mod socket_tools;
 mod sockets;
+mod tables;
 
 fn main() -> std::process::ExitCode {
     let tests = [
@@ -18,11 +22,15 @@ fn main() -> std::process::ExitCode {
         sockets::TESTS,
         socket_tools::TESTS,
         exec::TESTS,
+        escape::TESTS,
+        exec_hardening::TESTS,
+        exec_churn::TESTS,
         ping::TESTS,
         dns::TESTS,
         http::TESTS,
         curl::TESTS,
         curl_hostile::TESTS,
+        tables::TESTS,
     ]
     .concat();
     vrf_lab::harness::main(&tests)
