@@ -1,9 +1,11 @@
 //! vrf-curl-lite on real VRFs: HTTP and HTTPS servers in the blue and red peers, both at 10.99.0.2 and
 //! fd00:99::2, answering with their own label, so every answer says which VRF the request went through
 //! (and the servers count what they got). Certificates come from a CA made at test time. Real curl under
-//! `ip vrf exec` is the reference for output and exit codes.
+//! `ip vrf exec` is the reference for output and exit codes. Every client run is under
+//! `timeout -s KILL` ([`KILL_AFTER`]): a hang fails its test instead of the suite.
 
 use std::path::{Path, PathBuf};
+use std::process::Command;
 use std::time::Duration;
 
 use anyhow::{Context, Result, bail, ensure};
@@ -75,16 +77,16 @@ impl Lab {
         self.dir.join("ca.pem").to_string_lossy().into_owned()
     }
 
-    /// `vrf-curl-lite --vrf VRF args…` in the router namespace.
+    /// `vrf-curl-lite --vrf VRF args…` in the router namespace, killed after [`KILL_AFTER`].
     fn ours(&self, site: &Site, args: &[&str]) -> Result<Run> {
         ours(&self.t, &site.vrf, args)
     }
 
-    /// `ip vrf exec VRF curl args…` in the router namespace.
+    /// `ip vrf exec VRF curl args…` in the router namespace, killed after [`KILL_AFTER`].
     fn theirs(&self, site: &Site, args: &[&str]) -> Result<Run> {
         let mut all = vec!["vrf", "exec", &site.vrf, "curl"];
         all.extend_from_slice(args);
-        self.t.router_run("ip", &all)
+        not_hung(cmd::run(&mut client_cmd(&self.t, "ip", &all))?)
     }
 
     fn hits(&self) -> [usize; 2] {
@@ -103,7 +105,28 @@ fn ours(t: &Topology, vrf: &str, args: &[&str]) -> Result<Run> {
     let tool = vrf_lab::tool("vrf-curl-lite")?;
     let mut all = vec!["--vrf", vrf];
     all.extend_from_slice(args);
-    cmd::run(&mut t.router_cmd(&tool.to_string_lossy(), &all))
+    not_hung(cmd::run(&mut client_cmd(t, &tool.to_string_lossy(), &all))?)
+}
+
+/// A client still running after this many seconds is killed, and its test fails: nothing may hang.
+/// Generous: a 100 MB download under qemu TCG on a busy host takes tens of seconds.
+const KILL_AFTER: &str = "300";
+
+/// `program args…` in the router namespace under `timeout -s KILL` [`KILL_AFTER`].
+fn client_cmd(t: &Topology, program: &str, args: &[&str]) -> Command {
+    let mut all = vec!["-s", "KILL", KILL_AFTER, program];
+    all.extend_from_slice(args);
+    t.router_cmd("timeout", &all)
+}
+
+/// `r`, or an error if `timeout` had to kill it (128 + SIGKILL).
+fn not_hung(r: Run) -> Result<Run> {
+    ensure!(
+        r.code != Some(137),
+        "{}",
+        r.describe(&format!("hung: killed after {KILL_AFTER} s"))
+    );
+    Ok(r)
 }
 
 fn expect(run: &Run, code: i32, stdout: &str) -> Result<()> {
@@ -149,7 +172,7 @@ fn each_vrf_gets_its_own_page_v4_and_v6() -> Result<()> {
             "-sS",
             "http://10.99.0.2/",
         ];
-        let r = cmd::run(&mut lab.t.router_cmd("setpriv", &args))?;
+        let r = not_hung(cmd::run(&mut client_cmd(&lab.t, "setpriv", &args))?)?;
         expect(&r, 0, &format!("{}\n", label(site)))?;
     }
     ensure!(
@@ -611,7 +634,8 @@ fn large_download_hash_and_flat_memory() -> Result<()> {
         let mut args = vec!["--vrf", &blue.vrf, "-sS", "-o", &f];
         args.extend_from_slice(extra);
         args.push(url);
-        let (r, kib) = cmd::run_measured(&mut lab.t.router_cmd(&tool, &args))?;
+        let (r, kib) = cmd::run_measured(&mut client_cmd(&lab.t, &tool, &args))?;
+        let r = not_hung(r)?;
         ensure!(r.success(), "{}", r.describe("download"));
         Ok(kib)
     };
@@ -782,12 +806,13 @@ fn output_options() -> Result<()> {
     let dir = lab.dir.join("o-dir");
     std::fs::create_dir_all(&dir)?;
     let tool = vrf_lab::tool("vrf-curl-lite")?;
-    let mut c = lab.t.router_cmd(
+    let mut c = client_cmd(
+        &lab.t,
         &tool.to_string_lossy(),
         &["--vrf", &blue.vrf, "-sSO", &format!("{base}/bytes/4096")],
     );
     c.current_dir(&dir);
-    let r = cmd::run(&mut c)?;
+    let r = not_hung(cmd::run(&mut c)?)?;
     ensure!(r.success(), "{}", r.describe("-O"));
     check_file(&dir.join("4096"), 4096)?;
     let r = lab.ours(blue, &["-sSO", &format!("{base}/")])?;
