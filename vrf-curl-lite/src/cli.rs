@@ -34,7 +34,7 @@ Exit codes (curl's): 0 success, 1 unsupported protocol, 2 bad option, 3 malforme
 resolve host, 7 could not connect, 8 bad server reply, 18 partial file, 22 HTTP error with -f, \
 23 write error, 26 read error, 28 timeout, 35 TLS handshake failed, 45 the VRF or the --interface \
 address cannot be used (missing, not a VRF, down, address not in the VRF), 47 too many redirects, \
-52 empty reply, 56 receive failure, 60 server certificate not trusted, 77 CA certificate file unusable.";
+49 malformed --resolve entry, 52 empty reply, 56 receive failure, 60 server certificate not trusted, 77 CA certificate file unusable.";
 
 /// `vrf-curl-lite [OPTIONS] --vrf VRF URL`
 #[derive(Parser, Debug)]
@@ -56,7 +56,8 @@ pub struct Cli {
     #[arg(long, value_name = "ADDRESS", help_heading = "VRF")]
     pub interface: Option<IpAddr>,
 
-    /// Use HOST:PORT's ADDRESS instead of resolving it (repeatable); IPv6 addresses in brackets.
+    /// Use HOST:PORT's ADDRESS instead of resolving it (repeatable): HOST:PORT:ADDRESS[,ADDRESS...],
+    /// IPv6 addresses in brackets, HOST "*" for any host; -HOST:PORT removes an entry.
     #[arg(long, value_name = "HOST:PORT:ADDRESS", help_heading = "VRF")]
     pub resolve: Vec<String>,
 
@@ -172,7 +173,8 @@ pub struct Cli {
     #[arg(short = 'm', long, value_name = "SECONDS", value_parser = seconds, help_heading = "Time limits")]
     pub max_time: Option<Duration>,
 
-    /// Maximum time in seconds for each connection set-up: name lookup, TCP and TLS handshakes.
+    /// Maximum time in seconds for each connection set-up: name lookup, TCP and TLS handshakes
+    /// (default 300, as curl's).
     #[arg(long, value_name = "SECONDS", value_parser = seconds, help_heading = "Time limits")]
     pub connect_timeout: Option<Duration>,
 
@@ -200,31 +202,106 @@ fn seconds(s: &str) -> Result<Duration, String> {
     Duration::try_from_secs_f64(v).map_err(|_| format!("{s:?}: too many seconds"))
 }
 
-/// One `--resolve` entry.
+/// One `--resolve` entry that adds addresses: `HOST:PORT` is to be reached at `addrs` instead of
+/// resolving HOST (`*` for any host).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Pinned {
+    /// Lowercase; `*` stands for every host.
     pub host: String,
     pub port: u16,
-    pub addr: IpAddr,
+    /// In the order given; never empty.
+    pub addrs: Vec<IpAddr>,
+}
+
+/// One `--resolve` argument, as curl reads it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ResolveEntry {
+    /// `[+]HOST:PORT:ADDRESS[,ADDRESS]…` (curl's `+`, "may expire", means nothing here).
+    Add(Pinned),
+    /// `-HOST:PORT`: forget what earlier entries said about HOST:PORT.
+    Remove { host: String, port: u16 },
 }
 
 impl Pinned {
-    /// `HOST:PORT:ADDRESS`, ADDRESS possibly in brackets.
-    pub fn parse(s: &str) -> Result<Pinned, Failure> {
-        let bad = || {
+    /// Parses one `--resolve` argument: `[+]HOST:PORT:ADDRESS[,ADDRESS]…` or `-HOST:PORT`. An
+    /// address is IPv4 or IPv6, the latter bare or in brackets; empty items between commas are
+    /// skipped, as curl does. Anything else is curl's exit 49 with curl's message and what is wrong.
+    pub fn parse(s: &str) -> Result<ResolveEntry, Failure> {
+        let bad = |why: String| {
             Failure::new(
-                code::BAD_OPTION,
-                format!("--resolve {s:?}: expected HOST:PORT:ADDRESS, e.g. www.lab:443:10.99.0.2"),
+                code::SETOPT_OPTION_SYNTAX,
+                format!(
+                    "Couldn't parse --resolve entry '{s}': {why} (expected HOST:PORT:ADDRESS[,ADDRESS...], \
+                     IPv6 addresses in brackets, e.g. www.lab:443:10.99.0.2 or www.lab:443:[fd00:99::2]; \
+                     -HOST:PORT removes an entry)"
+                ),
             )
         };
-        let (host, rest) = s.split_once(':').ok_or_else(bad)?;
-        let (port, addr) = rest.split_once(':').ok_or_else(bad)?;
-        let addr = addr.trim_start_matches('[').trim_end_matches(']');
-        Ok(Pinned {
+        let port_of = |p: &str| -> Result<u16, Failure> {
+            match p.parse() {
+                Ok(n) if p.bytes().all(|b| b.is_ascii_digit()) => Ok(n),
+                _ => Err(bad(format!("port {p:?} is not a number from 0 to 65535"))),
+            }
+        };
+        if let Some(rest) = s.strip_prefix('-') {
+            let (host, port) = rest.split_once(':').ok_or_else(|| bad("no port".into()))?;
+            return Ok(ResolveEntry::Remove {
+                host: host.to_ascii_lowercase(),
+                port: port_of(port)?,
+            });
+        }
+        let rest = s.strip_prefix('+').unwrap_or(s);
+        let (host, rest) = rest.split_once(':').ok_or_else(|| bad("no port".into()))?;
+        let (port, list) = rest
+            .split_once(':')
+            .ok_or_else(|| bad("no address".into()))?;
+        let port = port_of(port)?;
+        let addrs = list
+            .split(',')
+            .filter(|a| !a.is_empty())
+            .map(|a| {
+                let bare = match a.strip_prefix('[') {
+                    Some(inner) => inner.strip_suffix(']'),
+                    None => Some(a),
+                };
+                bare.and_then(|b| b.parse().ok())
+                    .ok_or_else(|| bad(format!("{a:?} is not an IP address")))
+            })
+            .collect::<Result<Vec<IpAddr>, _>>()?;
+        if addrs.is_empty() {
+            return Err(bad("no address".into()));
+        }
+        Ok(ResolveEntry::Add(Pinned {
             host: host.to_ascii_lowercase(),
-            port: port.parse().map_err(|_| bad())?,
-            addr: addr.parse().map_err(|_| bad())?,
-        })
+            port,
+            addrs,
+        }))
+    }
+
+    /// The entries of every `--resolve` argument, in order: a later entry for the same HOST:PORT
+    /// replaces an earlier one, `-HOST:PORT` removes it.
+    pub fn parse_all(args: &[String]) -> Result<Vec<Pinned>, Failure> {
+        let mut pins: Vec<Pinned> = Vec::new();
+        for arg in args {
+            let (host, port, add) = match Pinned::parse(arg)? {
+                ResolveEntry::Add(p) => (p.host.clone(), p.port, Some(p)),
+                ResolveEntry::Remove { host, port } => (host, port, None),
+            };
+            pins.retain(|p| p.host != host || p.port != port);
+            pins.extend(add);
+        }
+        Ok(pins)
+    }
+
+    /// The entry for `host` (a URL's host, IPv6 in brackets or not) and `port`: its own, else a
+    /// `*` one.
+    pub fn find<'a>(pins: &'a [Pinned], host: &str, port: u16) -> Option<&'a Pinned> {
+        let bare = host.trim_start_matches('[').trim_end_matches(']');
+        let host = bare.to_ascii_lowercase();
+        let on_port = || pins.iter().filter(|p| p.port == port);
+        on_port()
+            .find(|p| p.host == host)
+            .or_else(|| on_port().find(|p| p.host == "*"))
     }
 }
 
@@ -232,15 +309,106 @@ impl Pinned {
 mod tests {
     use super::*;
 
+    fn add(s: &str) -> Pinned {
+        match Pinned::parse(s) {
+            Ok(ResolveEntry::Add(p)) => p,
+            other => panic!("{s}: {other:?}"),
+        }
+    }
+
+    fn ip(s: &str) -> IpAddr {
+        s.parse().unwrap()
+    }
+
     #[test]
     fn resolve_entries() {
-        let p = Pinned::parse("WWW.lab:443:10.99.0.2").unwrap();
+        let p = add("WWW.lab:443:10.99.0.2");
         assert_eq!(p.host, "www.lab");
-        assert_eq!((p.port, p.addr), (443, "10.99.0.2".parse().unwrap()));
-        let p = Pinned::parse("www.lab:80:[fd00:99::2]").unwrap();
-        assert_eq!(p.addr, "fd00:99::2".parse::<IpAddr>().unwrap());
-        assert!(Pinned::parse("www.lab:80").is_err());
-        assert!(Pinned::parse("www.lab:x:10.0.0.1").is_err());
+        assert_eq!((p.port, p.addrs), (443, vec![ip("10.99.0.2")]));
+        assert_eq!(add("www.lab:80:[fd00:99::2]").addrs, [ip("fd00:99::2")]);
+        // curl also takes IPv6 without brackets, lists, empty items, `+`, leading zeros.
+        assert_eq!(add("a:80:fd00::2").addrs, [ip("fd00::2")]);
+        assert_eq!(
+            add("+a:0080:10.0.0.1,,[::1],").addrs,
+            [ip("10.0.0.1"), ip("::1")]
+        );
+        assert_eq!(add("+a:0080:10.0.0.1").port, 80);
+        assert_eq!(add("*:443:10.0.0.1").host, "*");
+        assert_eq!(
+            Pinned::parse("-A:80").unwrap(),
+            ResolveEntry::Remove {
+                host: "a".into(),
+                port: 80
+            }
+        );
+    }
+
+    #[test]
+    fn malformed_resolve_entries_are_curls_49() {
+        // Each was checked against curl 7.88: "Couldn't parse CURLOPT_RESOLVE entry", exit 49.
+        for s in [
+            "a:80:[::1",
+            "a:80:::1]",
+            "a:80:[::1]x",
+            "a:80:[::1]:80",
+            "a:80:[::1],[::2",
+            "a:80",
+            "a:80:",
+            "a:80:,",
+            "a:80:[]",
+            "a::10.0.0.1",
+            "a:x:10.0.0.1",
+            "a:-1:10.0.0.1",
+            "a:99999:10.0.0.1",
+            "a:80:10.0.0.400",
+            "a:80:127.1",
+            "a:80:notip",
+            "a:80:10.0.0.1 ",
+            "a:80:[fe80::1%eth0]",
+            "a:b:80:10.0.0.1",
+            "-a",
+        ] {
+            let e = Pinned::parse(s).unwrap_err();
+            assert_eq!(e.code, code::SETOPT_OPTION_SYNTAX, "{s}");
+            assert!(
+                e.message
+                    .starts_with(&format!("Couldn't parse --resolve entry '{s}'")),
+                "{e}"
+            );
+        }
+        assert!(
+            Pinned::parse("a:80:[::1")
+                .unwrap_err()
+                .message
+                .contains("\"[::1\" is not an IP address")
+        );
+    }
+
+    #[test]
+    fn later_resolve_entries_replace_and_remove() {
+        let args = |v: &[&str]| v.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+        let pins = Pinned::parse_all(&args(&[
+            "a:80:10.0.0.1",
+            "b:80:10.0.0.2",
+            "*:80:10.0.0.9",
+            "A:80:10.0.0.3",
+            "-b:80",
+        ]))
+        .unwrap();
+        let at = |h: &str, port| Pinned::find(&pins, h, port).map(|p| p.addrs.clone());
+        assert_eq!(at("a", 80), Some(vec![ip("10.0.0.3")]));
+        assert_eq!(
+            at("B", 80),
+            Some(vec![ip("10.0.0.9")]),
+            "b removed: the wildcard"
+        );
+        assert_eq!(at("a", 443), None);
+        assert_eq!(
+            Pinned::parse_all(&args(&["a:80:1.2.3.4", "a:80:[::1"]))
+                .unwrap_err()
+                .code,
+            code::SETOPT_OPTION_SYNTAX
+        );
     }
 
     #[test]

@@ -19,6 +19,7 @@ pub mod code {
     pub const SSL_CONNECT_ERROR: u8 = 35;
     pub const INTERFACE_FAILED: u8 = 45;
     pub const TOO_MANY_REDIRECTS: u8 = 47;
+    pub const SETOPT_OPTION_SYNTAX: u8 = 49;
     pub const GOT_NOTHING: u8 = 52;
     pub const RECV_ERROR: u8 = 56;
     pub const PEER_FAILED_VERIFICATION: u8 = 60;
@@ -63,23 +64,53 @@ pub fn io_cause<'a>(e: &'a (dyn std::error::Error + 'static)) -> Option<&'a io::
     found
 }
 
+/// The most response-head bytes (status line and headers) taken from an HTTP/1.1 server: curl's
+/// limit (300 KiB); more is exit 56.
+pub const MAX_HEADER_BYTES: usize = 300 * 1024;
+
+/// The most header lines in one HTTP/1.1 response head (hyper's parser needs a number; curl has none
+/// beyond [`MAX_HEADER_BYTES`]).
+pub const MAX_HEADER_LINES: usize = 1000;
+
+/// A response head over [`MAX_HEADER_BYTES`] or [`MAX_HEADER_LINES`]. hyper tells it only by its
+/// message (`is_parse_too_large` exists for servers only); a test in `transfer.rs` pins it.
+fn head_too_large(e: &hyper::Error) -> bool {
+    e.is_parse() && e.to_string().contains("too large")
+}
+
 /// A receive-side failure (hyper error while reading the response), as curl would report it.
 pub fn from_hyper(e: &hyper::Error, got_response: bool, h2: bool) -> Failure {
+    let partial = || {
+        Failure::new(
+            code::PARTIAL_FILE,
+            "Transferred a partial file: the connection closed before the end of the body",
+        )
+    };
     if let Some(io) = io_cause(e) {
         if io.kind() == io::ErrorKind::TimedOut {
             return Failure::new(code::OPERATION_TIMEDOUT, format!("Timeout: {io}"));
+        }
+        // A body cut short (chunked or with a Content-Length) ends in an unexpected EOF.
+        if got_response && io.kind() == io::ErrorKind::UnexpectedEof {
+            return partial();
         }
         return Failure::new(code::RECV_ERROR, format!("Recv failure: {io}"));
     }
     if e.is_incomplete_message() {
         return if got_response {
-            Failure::new(
-                code::PARTIAL_FILE,
-                "Transferred a partial file: the connection closed before the end of the body",
-            )
+            partial()
         } else {
             Failure::new(code::GOT_NOTHING, "Empty reply from server")
         };
+    }
+    if head_too_large(e) {
+        return Failure::new(
+            code::RECV_ERROR,
+            format!(
+                "Too large response headers: over {} KiB or {MAX_HEADER_LINES} lines",
+                MAX_HEADER_BYTES / 1024
+            ),
+        );
     }
     if e.is_parse() || e.is_parse_status() {
         return Failure::new(code::WEIRD_SERVER_REPLY, format!("Weird server reply: {e}"));

@@ -1,7 +1,7 @@
 //! TLS with rustls (ring provider): the system's root certificates or `--cacert`, `-k`, ALPN.
 
 use std::io;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
@@ -14,11 +14,11 @@ use crate::error::{Failure, code};
 
 /// Which certificates the client trusts.
 #[derive(Debug, Clone)]
-pub enum Trust<'a> {
+pub enum Trust {
     /// The system's store (`/etc/ssl/certs`, as found by rustls-native-certs).
     System,
     /// Only the CA certificates in this PEM file (`--cacert`).
-    File(&'a Path),
+    File(PathBuf),
     /// Nothing is checked (`-k`).
     Insecure,
 }
@@ -33,7 +33,7 @@ pub fn alpn(http2: bool) -> Vec<Vec<u8>> {
 }
 
 /// A client configuration; fails with curl's 77 when the trusted certificates cannot be loaded.
-pub fn client_config(trust: Trust<'_>, alpn: Vec<Vec<u8>>) -> Result<Arc<ClientConfig>, Failure> {
+pub fn client_config(trust: Trust, alpn: Vec<Vec<u8>>) -> Result<Arc<ClientConfig>, Failure> {
     let provider = Arc::new(rustls::crypto::ring::default_provider());
     let builder = ClientConfig::builder_with_provider(provider.clone())
         .with_safe_default_protocol_versions()
@@ -47,7 +47,7 @@ pub fn client_config(trust: Trust<'_>, alpn: Vec<Vec<u8>>) -> Result<Arc<ClientC
             .with_root_certificates(system_roots()?)
             .with_no_client_auth(),
         Trust::File(path) => builder
-            .with_root_certificates(file_roots(path)?)
+            .with_root_certificates(file_roots(&path)?)
             .with_no_client_auth(),
     };
     config.alpn_protocols = alpn;
@@ -181,15 +181,14 @@ mod tests {
 
     #[test]
     fn missing_or_empty_ca_files_are_exit_77() {
-        let e =
-            client_config(Trust::File(Path::new("/nonexistent/ca.pem")), alpn(true)).unwrap_err();
+        let e = client_config(Trust::File("/nonexistent/ca.pem".into()), alpn(true)).unwrap_err();
         assert_eq!(e.code, code::SSL_CACERT_BADFILE);
         assert!(e.message.contains("/nonexistent/ca.pem"), "{e}");
         let dir = std::env::temp_dir().join(format!("vcl-tls-{}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
         let empty = dir.join("empty.pem");
         std::fs::write(&empty, "not a certificate\n").unwrap();
-        let e = client_config(Trust::File(&empty), alpn(false)).unwrap_err();
+        let e = client_config(Trust::File(empty), alpn(false)).unwrap_err();
         assert_eq!(e.code, code::SSL_CACERT_BADFILE);
         std::fs::remove_dir_all(&dir).unwrap();
     }

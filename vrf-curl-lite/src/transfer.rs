@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use http::header::{self, HeaderMap, HeaderName, HeaderValue};
+use http::header::{self, HeaderMap, HeaderValue};
 use http::{Method, Request, Response, Version};
 use http_body_util::{BodyExt, Full};
 use hyper::body::Incoming;
@@ -150,7 +150,6 @@ impl<'a> Transfer<'a> {
         let mut url = plan.url.clone();
         let mut method = plan.method.clone();
         let mut body = plan.body.clone();
-        let mut headers = plan.headers.clone();
         let mut conn: Option<Conn> = None;
         self.info.url = plan.url.to_string();
         self.info.method = method.to_string();
@@ -158,7 +157,7 @@ impl<'a> Transfer<'a> {
         loop {
             self.info.url_effective = url.to_string();
             self.info.scheme = url.scheme().to_string();
-            let origin = origin_of(&url);
+            let origin = request::origin_of(&url);
             let reuse = match conn.as_mut() {
                 Some(c) if c.origin == origin => c.usable().await,
                 _ => false,
@@ -167,23 +166,17 @@ impl<'a> Transfer<'a> {
                 s.trace
                     .info(format!("Re-using the connection to {}", origin.1));
             } else {
-                conn = Some(match s.connect_timeout {
-                    Some(t) => tokio::time::timeout(t, self.connect(&url, origin))
-                        .await
-                        .unwrap_or_else(|_| {
-                            Err(Failure::new(
-                                code::OPERATION_TIMEDOUT,
-                                format!(
-                                    "Connection timed out after {} milliseconds (--connect-timeout)",
-                                    t.as_millis()
-                                ),
-                            ))
-                        })?,
-                    None => self.connect(&url, origin).await?,
-                });
+                // Made before the connect phase, whose clock bounds the network, not this.
+                let tls = match url.scheme() {
+                    "https" => Some(self.tls_config().await?),
+                    _ => None,
+                };
+                let phase = self.connect(origin, tls);
+                conn = Some(within_connect_timeout(s.connect_timeout, phase).await?);
             }
             let c = conn.as_mut().expect("connected above");
-            let req = self.build(&url, &method, &headers, body.clone(), &plan.user_agent, c)?;
+            let user = request::headers_for(&plan.headers, &plan.url, &url);
+            let req = self.build(&url, &method, user, body.clone(), &plan.user_agent, c)?;
             self.info.time_pretransfer = self.elapsed();
             let h2 = matches!(c.sender, Sender::H2(_));
             let sent = match &mut c.sender {
@@ -212,12 +205,6 @@ impl<'a> Transfer<'a> {
                     frame.map_err(|e| error::from_hyper(&e, true, h2))?;
                 }
                 let (m, b2) = request::after_redirect(status, &method, plan.custom_method, body);
-                if url.host_str() != next.host_str() {
-                    // Credentials do not follow to another host (curl without --location-trusted).
-                    headers.retain(|h| {
-                        !matches!(h, UserHeader::Set(n, _) if n == header::AUTHORIZATION || n == header::COOKIE || n == header::HOST)
-                    });
-                }
                 s.trace
                     .info(format!("Issue another request to this URL: '{next}' ({m})"));
                 method = m;
@@ -321,39 +308,39 @@ impl<'a> Transfer<'a> {
         }
         if follow {
             let next = next.expect("checked");
-            request::check_scheme(&next)?;
+            request::check_url(&next, next.as_str())?;
             return Ok((Some(next), status));
         }
         Ok((None, status))
     }
 
-    /// The request for `url` on connection `c`.
-    fn build(
+    /// The request for `url` on connection `c`, with the user's headers `user`.
+    fn build<'h>(
         &mut self,
         url: &Url,
         method: &Method,
-        user: &[UserHeader],
+        user: impl Iterator<Item = &'h UserHeader>,
         body: Option<Bytes>,
-        user_agent: &str,
+        user_agent: &HeaderValue,
         c: &Conn,
     ) -> Result<Request<Body>, Failure> {
         let h2 = matches!(c.sender, Sender::H2(_));
-        let host = host_header(url);
+        let host = request::host_header(url);
         let mut headers = HeaderMap::new();
-        let set = |headers: &mut HeaderMap, n: HeaderName, v: &str| {
-            if let Ok(v) = HeaderValue::from_str(v) {
-                headers.insert(n, v);
-            }
-        };
-        set(&mut headers, header::HOST, &host);
-        set(&mut headers, header::USER_AGENT, user_agent);
-        set(&mut headers, header::ACCEPT, "*/*");
+        let host_value = HeaderValue::from_str(&host).map_err(|_| {
+            Failure::new(
+                code::URL_MALFORMED,
+                format!("URL rejected: {url}: {host:?} cannot be a Host header"),
+            )
+        })?;
+        headers.insert(header::HOST, host_value);
+        headers.insert(header::USER_AGENT, user_agent.clone());
+        headers.insert(header::ACCEPT, HeaderValue::from_static("*/*"));
         if let Some(b) = &body {
-            set(&mut headers, header::CONTENT_LENGTH, &b.len().to_string());
-            set(
-                &mut headers,
+            headers.insert(header::CONTENT_LENGTH, b.len().into());
+            headers.insert(
                 header::CONTENT_TYPE,
-                "application/x-www-form-urlencoded",
+                HeaderValue::from_static("application/x-www-form-urlencoded"),
             );
         }
         for h in user {
@@ -366,10 +353,7 @@ impl<'a> Transfer<'a> {
                 }
             }
         }
-        let target = match url.query() {
-            Some(q) => format!("{}?{q}", url.path()),
-            None => url.path().to_string(),
-        };
+        let target = request::target(url);
         let mut trace = format!(
             "{method} {target} {}\r\n",
             if h2 { "HTTP/2" } else { "HTTP/1.1" }
@@ -407,8 +391,13 @@ impl<'a> Transfer<'a> {
         Ok(req)
     }
 
-    /// Name lookup and TCP connection inside the VRF, then TLS and the HTTP handshake.
-    async fn connect(&mut self, url: &Url, origin: (String, String, u16)) -> Result<Conn, Failure> {
+    /// Name lookup and TCP connection inside the VRF, then TLS with `tls` (for https) and the HTTP
+    /// handshake: the connect phase, which [`within_connect_timeout`] bounds.
+    async fn connect(
+        &mut self,
+        origin: (String, String, u16),
+        tls: Option<Arc<rustls::ClientConfig>>,
+    ) -> Result<Conn, Failure> {
         let s = self.settings;
         let vrf = &s.vrf;
         let (_, host, port) = &origin;
@@ -452,8 +441,7 @@ impl<'a> Transfer<'a> {
             local.map_or_else(String::new, |a| a.to_string()),
         ));
 
-        let (io, alpn_h2): (Box<dyn Io>, bool) = if url.scheme() == "https" {
-            let config = self.tls_config()?;
+        let (io, alpn_h2): (Box<dyn Io>, bool) = if let Some(config) = tls {
             let name = tls::server_name(host)?;
             let tls = tokio_rustls::TlsConnector::from(config)
                 .connect(name, stream)
@@ -489,8 +477,7 @@ impl<'a> Transfer<'a> {
             });
             Sender::H2(sender)
         } else {
-            let (sender, conn) = http1::Builder::new()
-                .title_case_headers(true)
+            let (sender, conn) = http1_builder()
                 .handshake(io)
                 .await
                 .map_err(|e| error::from_hyper(&e, false, false))?;
@@ -506,16 +493,12 @@ impl<'a> Transfer<'a> {
     async fn resolve(&mut self, host: &str, port: u16) -> Result<Vec<IpAddr>, Failure> {
         let s = self.settings;
         let bare = host.trim_start_matches('[').trim_end_matches(']');
-        if let Some(p) = s
-            .pinned
-            .iter()
-            .find(|p| p.host == bare.to_ascii_lowercase() && p.port == port)
-        {
+        let ips = if let Some(p) = Pinned::find(&s.pinned, host, port) {
+            let shown: Vec<String> = p.addrs.iter().map(IpAddr::to_string).collect();
             s.trace
-                .info(format!("{host}:{port} is {} (--resolve)", p.addr));
-            return Ok(vec![p.addr]);
-        }
-        let ips = if let Ok(ip) = bare.parse::<IpAddr>() {
+                .info(format!("{host}:{port} is {} (--resolve)", shown.join(", ")));
+            p.addrs.clone()
+        } else if let Ok(ip) = bare.parse::<IpAddr>() {
             vec![ip]
         } else {
             if self.resolver.is_none() {
@@ -569,38 +552,71 @@ impl<'a> Transfer<'a> {
         Ok(ips)
     }
 
-    fn tls_config(&mut self) -> Result<Arc<rustls::ClientConfig>, Failure> {
+    /// The TLS configuration, made once per run. Loading the system's CA certificates reads a few
+    /// hundred files (seconds on a slow machine), so it runs on a blocking thread: `-m` still ends the
+    /// run on time.
+    async fn tls_config(&mut self) -> Result<Arc<rustls::ClientConfig>, Failure> {
         if let Some(c) = &self.tls_config {
             return Ok(c.clone());
         }
         let s = self.settings;
         let trust = match &s.tls {
             None => Trust::System,
-            Some(TlsChoice::CaFile(p)) => Trust::File(p),
+            Some(TlsChoice::CaFile(p)) => Trust::File(p.clone()),
             Some(TlsChoice::Insecure) => Trust::Insecure,
         };
-        let c = tls::client_config(trust, tls::alpn(s.http != HttpChoice::Http11))?;
+        let alpn = tls::alpn(s.http != HttpChoice::Http11);
+        let t0 = Instant::now();
+        let c = tokio::task::spawn_blocking(move || tls::client_config(trust, alpn))
+            .await
+            .map_err(|e| Failure::new(code::SSL_CONNECT_ERROR, format!("TLS set-up: {e}")))??;
+        s.trace.info(format!(
+            "TLS trust ({}) loaded in {} ms",
+            match &s.tls {
+                None => "the system's CA certificates".to_string(),
+                Some(TlsChoice::CaFile(p)) => format!("--cacert {}", p.display()),
+                Some(TlsChoice::Insecure) => "none: -k".to_string(),
+            },
+            t0.elapsed().as_millis()
+        ));
         self.tls_config = Some(c.clone());
         Ok(c)
     }
 }
 
-/// (scheme, host, port): requests to the same origin share a connection.
-fn origin_of(url: &Url) -> (String, String, u16) {
-    (
-        url.scheme().to_string(),
-        url.host_str().unwrap_or_default().to_string(),
-        url.port_or_known_default().unwrap_or(80),
-    )
+/// HTTP/1.1 connections: names title-cased as curl sends them, response heads within curl's limits.
+fn http1_builder() -> http1::Builder {
+    let mut b = http1::Builder::new();
+    b.title_case_headers(true)
+        .max_header_size(error::MAX_HEADER_BYTES)
+        .max_headers(error::MAX_HEADER_LINES);
+    b
 }
 
-/// "host" or "host:port" when the port is not the scheme's default; IPv6 in brackets.
-fn host_header(url: &Url) -> String {
-    let host = url.host_str().unwrap_or_default();
-    match url.port() {
-        Some(p) => format!("{host}:{p}"),
-        None => host.to_string(),
-    }
+/// curl's connect timeout when `--connect-timeout` is not given: the connect phase is bounded anyway.
+pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(300);
+
+/// Runs the connect `phase` (name lookup, TCP, TLS and HTTP handshakes) within `given`
+/// (`--connect-timeout`), else [`DEFAULT_CONNECT_TIMEOUT`]: curl's 28 when the time runs out.
+async fn within_connect_timeout<T>(
+    given: Option<Duration>,
+    phase: impl Future<Output = Result<T, Failure>>,
+) -> Result<T, Failure> {
+    let limit = given.unwrap_or(DEFAULT_CONNECT_TIMEOUT);
+    let Ok(done) = tokio::time::timeout(limit, phase).await else {
+        let which = match given {
+            Some(_) => "--connect-timeout",
+            None => "the default connect timeout; --connect-timeout SECONDS sets another",
+        };
+        return Err(Failure::new(
+            code::OPERATION_TIMEDOUT,
+            format!(
+                "Connection timed out after {} milliseconds ({which})",
+                limit.as_millis()
+            ),
+        ));
+    };
+    done
 }
 
 /// The address `source` can be bound to in `vrf`: fails with curl's 45 otherwise.
@@ -615,4 +631,154 @@ pub fn check_source(vrf: &Vrf, source: IpAddr) -> Result<(), Failure> {
             ),
         )
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use std::future::pending;
+
+    use http_body_util::Empty;
+    use tokio::io::{AsyncReadExt, AsyncWriteExt, DuplexStream};
+
+    use super::*;
+
+    #[tokio::test(start_paused = true)]
+    async fn the_connect_phase_is_bounded_with_or_without_the_option() {
+        let t0 = tokio::time::Instant::now();
+        let e = within_connect_timeout::<()>(None, pending())
+            .await
+            .unwrap_err();
+        assert_eq!(e.code, code::OPERATION_TIMEDOUT);
+        assert_eq!(t0.elapsed(), Duration::from_secs(300));
+        assert!(e.message.contains("300000 milliseconds"), "{e}");
+        assert!(e.message.contains("--connect-timeout SECONDS"), "{e}");
+
+        let t0 = tokio::time::Instant::now();
+        let two = Some(Duration::from_secs(2));
+        let e = within_connect_timeout::<()>(two, pending())
+            .await
+            .unwrap_err();
+        assert_eq!(t0.elapsed(), Duration::from_secs(2));
+        assert!(e.message.ends_with("(--connect-timeout)"), "{e}");
+
+        // A phase that ends in time is its own result, success or failure.
+        let done = async {
+            tokio::time::sleep(Duration::from_secs(1)).await;
+            Ok(7)
+        };
+        assert_eq!(within_connect_timeout(two, done).await, Ok(7));
+        let refused = async { Err::<(), _>(Failure::new(code::COULDNT_CONNECT, "refused")) };
+        assert_eq!(
+            within_connect_timeout(None, refused)
+                .await
+                .unwrap_err()
+                .code,
+            code::COULDNT_CONNECT
+        );
+    }
+
+    /// The server end of an in-memory connection: reads the request head, then `answer` writes.
+    async fn server(
+        mut io: DuplexStream,
+        answer: impl AsyncFnOnce(&mut DuplexStream) -> std::io::Result<()>,
+    ) {
+        let mut head = Vec::new();
+        let mut buf = [0u8; 1024];
+        while !head.windows(4).any(|w| w == b"\r\n\r\n") {
+            match io.read(&mut buf).await {
+                Ok(0) | Err(_) => return,
+                Ok(n) => head.extend_from_slice(&buf[..n]),
+            }
+        }
+        let _ = answer(&mut io).await;
+    }
+
+    /// A GET over an HTTP/1.1 connection made as [`Transfer::connect`] makes them, to a server that
+    /// answers with `answer`: the body, or the failure as the transfer reports it.
+    async fn get(
+        answer: impl AsyncFnOnce(&mut DuplexStream) -> std::io::Result<()>,
+    ) -> Result<Vec<u8>, Failure> {
+        let (client, far) = tokio::io::duplex(64 << 10);
+        let client = async move {
+            let (mut sender, conn) = http1_builder()
+                .handshake::<_, Empty<Bytes>>(TokioIo::new(client))
+                .await
+                .unwrap();
+            // Its end of the connection closes when this task ends, which ends the server's writes.
+            tokio::spawn(conn);
+            let req = Request::get("/").body(Empty::new()).unwrap();
+            let resp = sender
+                .send_request(req)
+                .await
+                .map_err(|e| error::from_hyper(&e, false, false))?;
+            let mut body = resp.into_body();
+            let mut got = Vec::new();
+            while let Some(frame) = body.frame().await {
+                let frame = frame.map_err(|e| error::from_hyper(&e, true, false))?;
+                got.extend_from_slice(&frame.into_data().unwrap_or_default());
+            }
+            Ok(got)
+        };
+        tokio::join!(server(far, answer), client).1
+    }
+
+    #[tokio::test]
+    async fn endless_headers_are_curls_56() {
+        let e = get(async |io| {
+            io.write_all(b"HTTP/1.1 200 OK\r\n").await?;
+            for i in 0.. {
+                io.write_all(format!("X-Flood-{i}: {}\r\n", "a".repeat(100)).as_bytes())
+                    .await?;
+            }
+            Ok(())
+        })
+        .await
+        .unwrap_err();
+        assert_eq!(e.code, code::RECV_ERROR, "{e}");
+        assert!(e.message.starts_with("Too large response headers"), "{e}");
+        // One endless header line: the byte limit.
+        let e = get(async |io| {
+            io.write_all(b"HTTP/1.1 200 OK\r\nX-Endless: ").await?;
+            loop {
+                io.write_all(&[b'a'; 4096]).await?;
+            }
+        })
+        .await
+        .unwrap_err();
+        assert!(e.message.starts_with("Too large response headers"), "{e}");
+    }
+
+    #[tokio::test]
+    async fn many_headers_within_curls_limit_are_fine() {
+        // hyper's default is 100 header lines; curl takes as many as fit in 300 KiB.
+        let body = get(async |io| {
+            let mut head = b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n".to_vec();
+            for i in 0..500 {
+                head.extend_from_slice(format!("X-Many-{i}: {i}\r\n").as_bytes());
+            }
+            head.extend_from_slice(b"\r\nok");
+            io.write_all(&head).await
+        })
+        .await
+        .unwrap();
+        assert_eq!(body, b"ok");
+    }
+
+    #[tokio::test]
+    async fn bodies_cut_short_are_curls_18() {
+        let chunked = get(async |io| {
+            io.write_all(b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n")
+                .await
+        });
+        let sized = get(async |io| {
+            io.write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\nhello")
+                .await
+        });
+        for e in [chunked.await.unwrap_err(), sized.await.unwrap_err()] {
+            assert_eq!(e.code, code::PARTIAL_FILE, "{e}");
+        }
+        // Nothing at all is 52, as curl.
+        let e = get(async |_| Ok(())).await.unwrap_err();
+        assert_eq!(e.code, code::GOT_NOTHING, "{e}");
+    }
 }

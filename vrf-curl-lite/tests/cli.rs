@@ -54,11 +54,28 @@ fn bad_options_exit_2() {
         2,
         "nocolon",
     );
+    // Refused before anything is sent: a header line break would smuggle in another header.
     check(
-        &["--vrf", "blue", "--resolve", "a:80", "http://a/"],
+        &["--vrf", "blue", "-H", "X-A: 1\r\nX-B: 2", "http://a/"],
         2,
-        "HOST:PORT:ADDRESS",
+        "line break",
     );
+    check(
+        &["--vrf", "blue", "-A", "agent\nX-B: 2", "http://a/"],
+        2,
+        "line break",
+    );
+}
+
+#[test]
+fn malformed_resolve_entries_exit_49_like_curl() {
+    for entry in ["a:80", "a:80:[::1", "a:x:10.0.0.1", "a:80:10.0.0.400"] {
+        check(
+            &["--vrf", "blue", "--resolve", entry, "http://a/"],
+            49,
+            &format!("Couldn't parse --resolve entry '{entry}'"),
+        );
+    }
 }
 
 #[test]

@@ -4,6 +4,7 @@
 
 mod basics;
 mod curl;
+mod curl_hostile;
 mod dns;
 mod escape;
 mod exec;
@@ -28,6 +29,7 @@ fn main() -> std::process::ExitCode {
         dns::TESTS,
         http::TESTS,
         curl::TESTS,
+        curl_hostile::TESTS,
         tables::TESTS,
     ]
     .concat();
