@@ -10,6 +10,7 @@ mod exec;
 mod exec_churn;
 mod exec_hardening;
 mod http;
+mod open_tables;
 mod ping;
 mod socket_tools;
 mod sockets;
@@ -29,6 +30,7 @@ fn main() -> std::process::ExitCode {
         http::TESTS,
         curl::TESTS,
         tables::TESTS,
+        open_tables::TESTS,
     ]
     .concat();
     vrf_lab::harness::main(&tests)
