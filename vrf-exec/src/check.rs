@@ -7,10 +7,11 @@ use std::fs::File;
 use std::os::fd::AsFd;
 use std::path::Path;
 
-use vrf_socket::Vrf;
+use vrf_socket::{AddressFamily, Vrf};
 
 use crate::identity::Caps;
 use crate::sys::{self, CGROUP_INET_SOCK_CREATE, PROG_TYPE_CGROUP_SOCK};
+use crate::table::OpenTable;
 use crate::{bpf, cgroup, namespace};
 
 /// Linux capability numbers (linux/capability.h).
@@ -172,6 +173,7 @@ pub fn run(vrf: Option<&str>) -> u8 {
                         &format!("ip link set {name} up"),
                     ),
                 }
+                table_ends_lookups(&mut r, &v);
                 if let Some(m) = &mount {
                     probe_hook(&mut r, m, &v);
                 }
@@ -221,6 +223,46 @@ fn kernel_at_least(release: &str, want: (u32, u32)) -> bool {
         .split(|c: char| !c.is_ascii_digit())
         .map(|x| x.parse::<u32>().unwrap_or(0));
     (n.next().unwrap_or(0), n.next().unwrap_or(0)) >= want
+}
+
+/// One line per family: does the VRF's table end every lookup, or may one fall through to the main
+/// table (a warning, with the command that closes it: a launch warns too, `--strict` refuses it). A
+/// table that cannot be read fails the check, as it fails a `--strict` launch.
+fn table_ends_lookups(r: &mut Report, v: &Vrf) {
+    let open = match OpenTable::of(v) {
+        Ok(open) => open,
+        Err(e) => {
+            return r.fail(
+                &format!(
+                    "cannot tell whether {v}'s table {} ends every lookup: {e}",
+                    v.table()
+                ),
+                "run check where `ip route show vrf VRF` works (a launch with --strict is refused \
+                 until then)",
+            );
+        }
+    };
+    for family in [AddressFamily::Ipv4, AddressFamily::Ipv6] {
+        let fix = open
+            .as_ref()
+            .and_then(|o| o.open.iter().find(|(f, _)| *f == family))
+            .map(|(_, fix)| fix);
+        match fix {
+            None => r.ok(&format!(
+                "{v}'s table {} ends every {family} lookup (it has a default route)",
+                v.table()
+            )),
+            Some(fix) => r.warn(
+                &format!(
+                    "{v}'s table {} has no {family} default route: an {family} lookup with no route \
+                     in {v} falls through to the main table (the default VRF); a launch warns, \
+                     --strict refuses it",
+                    v.table()
+                ),
+                &format!("fix: {fix}"),
+            ),
+        }
+    }
 }
 
 /// Reports the VRF's group as a launch would find it, without creating or attaching anything: does it

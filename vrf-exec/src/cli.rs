@@ -19,6 +19,8 @@ use clap::{Args, Parser, Subcommand};
         fails before exec, the command is not run: it never falls back to the default VRF.\n\n\
         If /etc/vrf/VRF/resolv.conf exists, the command sees it as /etc/resolv.conf (private mount \
         namespace), so it resolves names with the VRF's name servers.\n\n\
+        A VRF's table without a default route lets lookups fall through to the main table (the \
+        default VRF): vrf-exec warns and runs the command, or refuses it with --strict.\n\n\
         Security: a VRF is a routing domain, not a sandbox. A second BPF program on the same cgroup, \
         the egress guard, drops every packet of the command's sockets that would leave through a device \
         outside the VRF (the VRF device and its ports as they are at launch; a port enslaved later is \
@@ -67,6 +69,20 @@ pub struct RunArgs {
     /// Say on stderr what was done (cgroup, hook loaded or reused, resolv.conf).
     #[arg(short, long)]
     pub verbose: bool,
+    /// Refuse to run the command (exit 125) when the VRF's routing table has no default route for
+    /// IPv4 or IPv6.
+    ///
+    /// Why: the kernel consults a VRF's table through the l3mdev rule (`ip rule`, preference 1000);
+    /// when the table has no route for a destination, the lookup goes on to the main table, and the
+    /// VRF's traffic heads for the default VRF's neighbours (vrf-exec's egress guard then drops its
+    /// command's packets, with EPERM instead of the EHOSTUNREACH of a closed table; other programs in
+    /// the VRF leak). Without --strict, vrf-exec warns on stderr (one line) and runs the command.
+    /// With it, a table that cannot be read refuses the launch too. The fix, as in the kernel's VRF
+    /// documentation, closes the table with an unreachable default route of the highest metric, once
+    /// per family: `ip route add vrf VRF unreachable default metric 4278198272` and `ip -6 route add
+    /// vrf VRF unreachable default metric 4278198272`. `vrf-exec check VRF` reports it.
+    #[arg(long)]
+    pub strict: bool,
     /// The VRF (a device made by `ip link add NAME type vrf table N`), or `default` to leave any VRF.
     #[arg(required = true)]
     pub vrf: Option<String>,
@@ -117,12 +133,16 @@ pub enum Sub {
 const SUBCOMMANDS: [&str; 6] = ["exec", "identify", "pids", "list", "check", "help"];
 
 /// `vrf-exec VRF COMMAND [ARGS]…` without options, the launch that scripts repeat, read from `argv`
-/// (program name first, as `std::env::args_os()` gives it) without clap: building clap's parser is a
-/// large part of vrf-exec's own start-up. Anything else (an option before COMMAND, a subcommand, a
+/// (program name first, as `std::env::args_os()` gives it), and `vrf-exec --strict VRF COMMAND…`,
+/// without clap: building clap's parser is a large part of vrf-exec's own start-up. Anything else
+/// (another option, or one after the VRF, a subcommand, a
 /// missing COMMAND, arguments that are not UTF-8) is left to clap: `None`. What it accepts, clap reads
 /// the same way (see the tests).
 pub fn plain_launch(argv: impl IntoIterator<Item = OsString>) -> Option<RunArgs> {
-    let mut args = argv.into_iter().skip(1);
+    let mut args = argv.into_iter().skip(1).peekable();
+    // `--strict`, once and first, is the one option read here: scripts that want the launch to fail
+    // closed repeat it as often as the plain launch.
+    let strict = args.next_if(|a| a == "--strict").is_some();
     let vrf = args.next()?.into_string().ok()?;
     if vrf.starts_with('-') || SUBCOMMANDS.contains(&vrf.as_str()) {
         return None;
@@ -137,6 +157,7 @@ pub fn plain_launch(argv: impl IntoIterator<Item = OsString>) -> Option<RunArgs>
         preserve_env: false,
         no_vrf_resolv_conf: false,
         verbose: false,
+        strict,
         vrf: Some(vrf),
         command,
     })
@@ -217,6 +238,29 @@ mod tests {
         (&[b"check", b"blue"], false),
         (&[b"help"], false),
         (&[b"help", b"exec"], false),
+        // `--strict`, once, first: the fast path's one option.
+        (&[b"--strict", b"blue", b"true"], true),
+        (&[b"--strict", b"default", b"true"], true),
+        (&[b"--strict", b"blue", b"sh", b"-c", b"exit 7"], true),
+        (&[b"--strict", b"blue", b"true", b"--strict"], true),
+        (&[b"blue", b"env", b"--strict"], true),
+        (&[b"--strict", b"--strict", b"blue", b"true"], false),
+        (&[b"--strict", b"-v", b"blue", b"true"], false),
+        (&[b"-v", b"--strict", b"blue", b"true"], false),
+        (&[b"--strict", b"-u", b"nobody", b"blue", b"true"], false),
+        (&[b"--strict=true", b"blue", b"true"], false),
+        (&[b"--stric", b"blue", b"true"], false),
+        (&[b"--Strict", b"blue", b"true"], false),
+        (&[b"blue", b"--strict", b"true"], false),
+        (&[b"--strict", b"--", b"blue", b"true"], false),
+        (&[b"--strict", b"blue", b"--", b"true"], false),
+        (&[b"--strict", b"exec", b"blue", b"true"], false),
+        (&[b"--strict", b"list"], false),
+        (&[b"--strict", b"blue"], false),
+        (&[b"--strict"], false),
+        (&[b"--strict", b"blue", b"-x"], false),
+        (&[b"--strict", b"bl\xffe", b"true"], false),
+        (&[b"exec", b"--strict", b"blue", b"true"], false),
         // Missing VRF or COMMAND.
         (&[], false),
         (&[b"blue"], false),
@@ -272,10 +316,19 @@ mod tests {
             preserve_env: false,
             no_vrf_resolv_conf: false,
             verbose: false,
+            strict: false,
             vrf: Some("blue".into()),
             command: vec!["ls".into(), "-l".into()],
         };
         assert_eq!(cli.run, want);
+        let cli = Cli::try_parse_from(argv(&[b"-v", b"--strict", b"blue", b"true"])).unwrap();
+        assert!(cli.run.strict && cli.run.verbose, "{:?}", cli.run);
+        let cli = Cli::try_parse_from(argv(&[b"exec", b"--strict", b"blue", b"true"])).unwrap();
+        assert!(
+            matches!(&cli.sub, Some(Sub::Exec(r)) if r.strict),
+            "{:?}",
+            cli.sub
+        );
         let cli = Cli::try_parse_from(argv(&[b"exec", b"list", b"true"])).unwrap();
         assert!(
             matches!(&cli.sub, Some(Sub::Exec(r)) if r.vrf.as_deref() == Some("list")),

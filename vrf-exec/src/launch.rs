@@ -1,7 +1,9 @@
 //! A launch, `vrf-exec [OPTIONS] VRF COMMAND…`, step by step, in the order the kernel needs them:
 //!
 //! 1. check the names: the VRF's, and `--user`/`--group` (looked up now, so a bad one leaves nothing
-//!    behind); look the VRF up over rtnetlink: it must exist, be a VRF, and be up;
+//!    behind); look the VRF up over rtnetlink: it must exist, be a VRF, and be up; read its routing
+//!    table: one without a default route lets lookups fall through to the main table, which is a
+//!    warning, or with `--strict` a refusal (so is a table that cannot be read);
 //! 2. prepare the VRF's cgroup: find cgroup2 (mounting it in a private mount namespace when it is
 //!    hidden), refuse a `--user` who may write a `cgroup.procs` above it (and could move out), create the
 //!    VRF's group, and make sure it carries the sock-create hook that binds every new AF_INET/AF_INET6
@@ -33,6 +35,7 @@ use crate::cli::RunArgs;
 use crate::egress::{self, Guard};
 use crate::identity::Target;
 use crate::namespace::ResolvConf;
+use crate::table::{self, OpenTable, Verdict};
 use crate::{EXIT_FAILURE, cgroup, exec, namespace};
 
 /// Runs `args.command` inside `args.vrf`. Returns only when that failed, with the exit status that says
@@ -56,6 +59,13 @@ fn run(args: &RunArgs) -> Result<exec::ExecError> {
     cgroup::check_name(name)?;
     let target = Target::resolve(args.user.as_deref(), args.group.as_deref())?;
     let vrf = look_up(name)?;
+    if let Some(v) = &vrf {
+        match table::at_launch(v.name(), v.table(), OpenTable::of(v), args.strict) {
+            Verdict::Closed => {}
+            Verdict::Warn(w) => eprintln!("vrf-exec: {w}"),
+            Verdict::Refuse(why) => bail!(why),
+        }
+    }
     // 2. Its cgroup, carrying the hook; none above it that the user could move to.
     let mount = namespace::ensure_cgroup2()?;
     let dir = cgroup::vrf_dir(&mount, vrf.as_ref().map_or("", Vrf::name))?;

@@ -14,6 +14,7 @@ mod launch;
 mod namespace;
 mod query;
 mod sys;
+mod table;
 
 use std::process::ExitCode;
 

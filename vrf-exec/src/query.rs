@@ -8,6 +8,7 @@ use std::path::PathBuf;
 use anyhow::{Context, Result};
 use vrf_socket::Vrf;
 
+use crate::table::OpenTable;
 use crate::{cgroup, namespace};
 
 /// `vrf-exec identify [PID] [--json]`: the VRF process `pid` (default: this one) runs in; nothing
@@ -54,28 +55,55 @@ fn comm(pid: u32) -> Option<String> {
 }
 
 /// `vrf-exec list [--json]`: every VRF with its table, state, process count and enslaved devices.
+///
+/// A VRF whose table lets lookups fall through to the main table is named on stderr, one line each
+/// with the fix, and the table on stdout keeps its columns. That table is vrf-exec's own (not `ip vrf
+/// show`'s), but scripts read its columns by position, SLAVES last and of any width, so a column added
+/// there would move what they read; and an iproute2 user expects such notes where `ip` prints its
+/// own ("Warning: …" on stderr), not in the listing. `--json` carries it as `open_tables`: the
+/// families that fall through (`[]` when the table is closed, `null` when it could not be read).
 pub fn list(json: bool) -> Result<()> {
     let vrfs = Vrf::list()?;
     let mount: Option<PathBuf> = namespace::ensure_cgroup2().ok();
     let mut rows = Vec::new();
+    let mut notes = Vec::new();
     for v in &vrfs {
         let slaves: Vec<String> = v.slaves()?.into_iter().map(|s| s.name).collect();
         let procs = mount
             .as_deref()
             .map(|m| cgroup::pids(m, v.name()).map(|p| p.len()).unwrap_or(0));
-        rows.push((v, slaves, procs));
+        let open = OpenTable::of(v);
+        match &open {
+            Ok(None) => {}
+            Ok(Some(o)) if !json => notes.push(format!("{o} (fix: {})", o.fixes())),
+            Ok(Some(_)) => {}
+            Err(e) => notes.push(format!(
+                "cannot tell whether VRF {v}'s table {} ends every lookup: {e}",
+                v.table()
+            )),
+        }
+        rows.push((v, slaves, procs, open.ok()));
     }
+    // After the listing, so that a terminal shows them below it.
+    let warn = |notes: &[String]| {
+        for n in notes {
+            eprintln!("vrf-exec: warning: {n}");
+        }
+    };
     if json {
         let out: Vec<_> = rows
             .iter()
-            .map(|(v, slaves, procs)| {
+            .map(|(v, slaves, procs, open)| {
+                let open_tables = open.as_ref().map(|o| OpenTable::json_names(o.as_ref()));
                 serde_json::json!({
                     "name": v.name(), "ifindex": v.index().get(), "table": v.table(),
                     "state": if v.is_up() { "up" } else { "down" }, "slaves": slaves, "processes": procs,
+                    "open_tables": open_tables,
                 })
             })
             .collect();
         println!("{}", serde_json::Value::Array(out));
+        warn(&notes);
         return Ok(());
     }
     if rows.is_empty() {
@@ -86,7 +114,7 @@ pub fn list(json: bool) -> Result<()> {
         "{:<16} {:>6} {:<5} {:>5}  SLAVES",
         "NAME", "TABLE", "STATE", "PROCS"
     );
-    for (v, slaves, procs) in rows {
+    for (v, slaves, procs, _) in rows {
         let procs = procs.map_or("?".to_string(), |n| n.to_string());
         let state = if v.is_up() { "up" } else { "down" };
         println!(
@@ -98,5 +126,7 @@ pub fn list(json: bool) -> Result<()> {
             slaves.join(" ")
         );
     }
+    std::io::Write::flush(&mut std::io::stdout())?;
+    warn(&notes);
     Ok(())
 }

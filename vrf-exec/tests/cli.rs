@@ -73,6 +73,48 @@ fn lookups_fail_before_running_anything() {
     assert!(err.contains("\"lo\" is not a VRF"), "{err}");
 }
 
+/// `--strict` is read by both parsers (a leading `--strict` by the fast path, after another option by
+/// clap), is explained in `--help`, and a lookup that fails still ends the launch before anything runs.
+#[test]
+fn strict_is_taught_and_read_by_both_parsers() {
+    let (code, out, _) = vrf_exec(&["--help"]);
+    assert_eq!(code, Some(0));
+    let at = out
+        .find("\n      --strict")
+        .expect("--help has an entry for --strict");
+    let end = out[at..]
+        .find("\n  -h, --help")
+        .map_or(out.len(), |e| at + e);
+    // As one line: --help wraps to the terminal's width.
+    let help = out[at..end]
+        .split_whitespace()
+        .collect::<Vec<_>>()
+        .join(" ");
+    for want in [
+        "exit 125",
+        "default route",
+        "main table",
+        "ip route add vrf VRF unreachable default metric 4278198272",
+        "ip -6 route add",
+    ] {
+        assert!(
+            help.contains(want),
+            "--strict's help lacks {want:?}:\n{help}"
+        );
+    }
+    for args in [
+        &["--strict", "nosuchvrf0", "echo", "ran"][..],
+        &["-v", "--strict", "nosuchvrf0", "echo", "ran"][..],
+        &["exec", "--strict", "nosuchvrf0", "echo", "ran"][..],
+    ] {
+        let (code, out, err) = vrf_exec(args);
+        assert_eq!((code, out.as_str()), (Some(125), ""), "{args:?}: {err}");
+        assert!(err.contains("\"nosuchvrf0\" not found"), "{args:?}: {err}");
+    }
+    let (code, out, err) = vrf_exec(&["--strict", "--strict", "nosuchvrf0", "echo", "ran"]);
+    assert_eq!((code, out.as_str()), (Some(125), ""), "{err}");
+}
+
 #[test]
 fn identify_outside_any_vrf_prints_nothing() {
     let (code, out, err) = vrf_exec(&["identify"]);

@@ -11,6 +11,7 @@ mod exec;
 mod exec_churn;
 mod exec_hardening;
 mod http;
+mod open_tables;
 mod ping;
 mod socket_tools;
 mod sockets;
@@ -31,6 +32,7 @@ fn main() -> std::process::ExitCode {
         curl::TESTS,
         curl_hostile::TESTS,
         tables::TESTS,
+        open_tables::TESTS,
     ]
     .concat();
     vrf_lab::harness::main(&tests)
