@@ -21,6 +21,8 @@ pkgs=(
   socat
   # setcap: the vrf-exec test that a file-capability install refuses to run.
   libcap2-bin
+  # GNU time: the peak memory of a program the lab runs (its ru_maxrss, not the test's).
+  time
   # The DNS servers of the resolver's lab tests and bench (dnsmasq, without a system service).
   dnsmasq-base
   # Building Rust code (the linker), and fetching rustup when there is no cargo yet.

@@ -19,7 +19,7 @@
 //!   on the pipe (what a user or script waits; for curl that includes `ip vrf exec`'s work), and each
 //!   tool's own `%{time_starttransfer}` (from the start of its transfer: DNS, connect, request, response
 //!   head; both tools start that clock after their set-up). Goal: ours / curl <= 1.1.
-//! - peak memory: the maximum resident set size (wait4) of a 1 MB and a 100 MB download.
+//! - peak memory: the maximum resident set size (GNU time's %M) of a 1 MB and a 100 MB download.
 //!
 //! vrf-curl-lite runs from a copy in the VM's tmpfs: target/ is on the host over uncached 9p.
 

@@ -77,35 +77,46 @@ pub fn run(cmd: &mut Command) -> Result<Run> {
     })
 }
 
-/// Runs `cmd` like [`run`] and also returns its peak memory: the maximum resident set size in KiB that
-/// `wait4(2)` reports for it (across its `exec`s: `ip netns exec X prog` counts `prog`).
+/// Runs `cmd` like [`run`] and also returns its peak memory: the maximum resident set size in KiB of
+/// the program (across its `exec`s: `ip netns exec X prog` counts `prog`), as GNU time(1) reports it
+/// (`%M`, the `ru_maxrss` of its child).
+///
+/// The program is started by time(1), not by the test: a child the test started itself would report at
+/// least the test process's own peak, because the kernel carries the high-water mark of the address
+/// space a process had (the parent's, shared or copied at fork) across `exec`. time(1) is small, so what
+/// it reports is the program's. A program ended by signal N reports exit code 128 + N.
 pub fn run_measured(cmd: &mut Command) -> Result<(Run, u64)> {
-    use std::io::Read;
     let line = line_of(cmd);
-    let mut child = cmd
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .with_context(|| format!("cannot start `{line}`"))?;
-    let reader = |mut r: Box<dyn Read + Send>| {
-        std::thread::spawn(move || {
-            let mut v = Vec::new();
-            let _ = r.read_to_end(&mut v);
-            String::from_utf8_lossy(&v).into_owned()
-        })
-    };
-    let out = reader(Box::new(child.stdout.take().context("stdout")?));
-    let err = reader(Box::new(child.stderr.take().context("stderr")?));
-    let pid = libc::pid_t::try_from(child.id()).context("pid")?;
-    let reaped = crate::sys::wait4(pid).with_context(|| format!("wait4 for `{line}`"))?;
-    let run = Run {
-        line,
-        code: reaped.code,
-        stdout: out.join().unwrap_or_default(),
-        stderr: err.join().unwrap_or_default(),
-    };
-    Ok((run, reaped.max_rss_kib))
+    let dir = crate::TempDir::new("vrf-lab-rss")?;
+    let report = dir.join("maxrss");
+    let mut timed = Command::new("time");
+    timed
+        .args(["--quiet", "--format=%M", "--output"])
+        .arg(&report)
+        .arg(cmd.get_program())
+        .args(cmd.get_args());
+    for (key, value) in cmd.get_envs() {
+        match value {
+            Some(v) => timed.env(key, v),
+            None => timed.env_remove(key),
+        };
+    }
+    if let Some(d) = cmd.get_current_dir() {
+        timed.current_dir(d);
+    }
+    let run = run(&mut timed).with_context(|| {
+        format!(
+            "measuring `{line}` with GNU time (apt-get install time; scripts/install-deps.sh does)"
+        )
+    })?;
+    let text = std::fs::read_to_string(&report)
+        .with_context(|| format!("time(1) left no report for `{line}`: {}", run.stderr.trim()))?;
+    let kib = text
+        .lines()
+        .rev()
+        .find_map(|l| l.trim().parse::<u64>().ok())
+        .with_context(|| format!("time(1) reported {text:?} for `{line}`"))?;
+    Ok((Run { line, ..run }, kib))
 }
 
 /// Runs `program args…` and fails unless it exits 0.

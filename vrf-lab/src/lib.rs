@@ -6,7 +6,7 @@
 //! makes `cargo test` use it transparently (and [`mod@bench`] `cargo bench`), and [`topology`] builds the
 //! two-VRF network every test, bench and the demo use.
 
-#![deny(unsafe_op_in_unsafe_fn)]
+#![forbid(unsafe_code)]
 
 pub mod bench;
 pub mod ca;
@@ -16,7 +16,6 @@ pub mod harness;
 pub mod http;
 pub mod lab;
 pub mod netns;
-mod sys;
 pub mod topology;
 
 /// The path of a binary of this workspace (`vrf-exec`, `vrf-ping` …), built next to the calling one:
