@@ -16,6 +16,7 @@ pub mod harness;
 pub mod http;
 pub mod lab;
 pub mod netns;
+mod results;
 mod sys;
 pub mod topology;
 

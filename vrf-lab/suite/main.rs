@@ -6,6 +6,7 @@ mod basics;
 mod curl;
 mod dns;
 mod exec;
+mod harness;
 mod http;
 mod ping;
 mod socket_tools;
@@ -14,6 +15,7 @@ mod sockets;
 fn main() -> std::process::ExitCode {
     let tests = [
         basics::TESTS,
+        harness::TESTS,
         sockets::TESTS,
         socket_tools::TESTS,
         exec::TESTS,
