@@ -61,20 +61,49 @@ pub fn line_of(cmd: &Command) -> String {
 /// Runs `cmd` to completion with stdin closed, capturing both streams.
 pub fn run(cmd: &mut Command) -> Result<Run> {
     let line = line_of(cmd);
-    let Output {
-        status,
-        stdout,
-        stderr,
-    } = cmd
+    let output = cmd
         .stdin(Stdio::null())
         .output()
         .with_context(|| format!("cannot start `{line}`"))?;
-    Ok(Run {
-        line,
-        code: status.code(),
-        stdout: String::from_utf8_lossy(&stdout).into_owned(),
-        stderr: String::from_utf8_lossy(&stderr).into_owned(),
-    })
+    Ok(Run::of(line, output))
+}
+
+/// Runs `cmd` to completion with `input` on its stdin, capturing both streams.
+pub fn run_with_input(cmd: &mut Command, input: &[u8]) -> Result<Run> {
+    use std::io::Write;
+    let line = line_of(cmd);
+    let mut child = cmd
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .with_context(|| format!("cannot start `{line}`"))?;
+    let mut stdin = child.stdin.take().context("stdin")?;
+    let input = input.to_vec();
+    // Written from a thread, so that a command whose output fills its pipe first cannot block us both.
+    let writer = std::thread::spawn(move || stdin.write_all(&input));
+    let output = child
+        .wait_with_output()
+        .with_context(|| format!("waiting for `{line}`"))?;
+    // A command that exits without reading all of its input is judged by its exit status.
+    let _ = writer.join();
+    Ok(Run::of(line, output))
+}
+
+impl Run {
+    fn of(line: String, output: Output) -> Run {
+        let Output {
+            status,
+            stdout,
+            stderr,
+        } = output;
+        Run {
+            line,
+            code: status.code(),
+            stdout: String::from_utf8_lossy(&stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&stderr).into_owned(),
+        }
+    }
 }
 
 /// Runs `cmd` like [`run`] and also returns its peak memory: the maximum resident set size in KiB that
@@ -166,5 +195,15 @@ mod tests {
         assert_eq!(r.stderr, "err\n");
         let e = r.ok().unwrap_err().to_string();
         assert!(e.contains("exit Some(3)") && e.contains("err"), "{e}");
+    }
+
+    #[test]
+    fn run_with_input_feeds_stdin() {
+        let r = run_with_input(Command::new("tr").args(["a-z", "A-Z"]), b"one\ntwo\n").unwrap();
+        assert_eq!((r.code, r.stdout.as_str()), (Some(0), "ONE\nTWO\n"));
+        // More input than a pipe holds, to a command that reads none of it.
+        let big = vec![b'x'; 1 << 20];
+        let r = run_with_input(Command::new("sh").args(["-c", "exit 4"]), &big).unwrap();
+        assert_eq!(r.code, Some(4));
     }
 }
