@@ -61,6 +61,7 @@ pub fn line_of(cmd: &Command) -> String {
 /// Runs `cmd` to completion with stdin closed, capturing both streams.
 pub fn run(cmd: &mut Command) -> Result<Run> {
     let line = line_of(cmd);
+    let _traced = Traced::start(&line);
     let output = cmd
         .stdin(Stdio::null())
         .output()
@@ -72,6 +73,7 @@ pub fn run(cmd: &mut Command) -> Result<Run> {
 pub fn run_with_input(cmd: &mut Command, input: &[u8]) -> Result<Run> {
     use std::io::Write;
     let line = line_of(cmd);
+    let _traced = Traced::start(&line);
     let mut child = cmd
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
@@ -111,6 +113,7 @@ impl Run {
 pub fn run_measured(cmd: &mut Command) -> Result<(Run, u64)> {
     use std::io::Read;
     let line = line_of(cmd);
+    let _traced = Traced::start(&line);
     let mut child = cmd
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
@@ -172,6 +175,26 @@ fn is_executable(p: &std::path::Path) -> bool {
     p.metadata()
         .map(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
         .unwrap_or(false)
+}
+
+/// With `VRF_LAB_TRACE=1`, [`run`] prints how long each command took when it ends (`TRACE 1.23 s ip …`):
+/// where a slow lab test spends its time.
+struct Traced(Option<(std::time::Instant, String)>);
+
+impl Traced {
+    fn start(line: &str) -> Traced {
+        static ON: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+        let on = *ON.get_or_init(|| std::env::var_os("VRF_LAB_TRACE").is_some_and(|v| v == "1"));
+        Traced(on.then(|| (std::time::Instant::now(), line.to_string())))
+    }
+}
+
+impl Drop for Traced {
+    fn drop(&mut self) {
+        if let Some((start, line)) = &self.0 {
+            eprintln!("TRACE {:.2} s {line}", start.elapsed().as_secs_f64());
+        }
+    }
 }
 
 #[cfg(test)]
