@@ -19,10 +19,14 @@ pkgs=(
   strace
   # Unmodified programs the vrf-exec tests run inside VRFs (curl itself is installed below).
   socat
+  # setcap: the vrf-exec test that a file-capability install refuses to run.
+  libcap2-bin
   # The DNS servers of the resolver's lab tests and bench (dnsmasq, without a system service).
   dnsmasq-base
   # Building Rust code (the linker), and fetching rustup when there is no cargo yet.
   gcc libc6-dev curl ca-certificates
+  # libFuzzer (C++) for the fuzz targets.
+  g++
 )
 missing=()
 for p in "${pkgs[@]}"; do
@@ -56,5 +60,10 @@ if command -v rustup >/dev/null 2>&1; then
   for c in rustfmt clippy; do
     rustup component list --installed 2>/dev/null | grep -q "^$c" || rustup component add "$c"
   done
+fi
+# cargo-fuzz: the fuzz targets' driver (libFuzzer), on the stable toolchain through RUSTC_BOOTSTRAP=1.
+if ! cargo fuzz --version >/dev/null 2>&1; then
+  echo "install-deps: cargo install cargo-fuzz"
+  cargo install --quiet --locked cargo-fuzz
 fi
 echo "install-deps: ok ($(vng --version 2>/dev/null | head -1), $(cargo --version))"

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Installs what is needed and runs every check and test: formatting, clippy, docs, unit tests and the
-# end-to-end suite on real kernel VRFs (natively when this kernel has VRF and we are root, else in the VM).
+# Installs what is needed and runs every check and test: formatting, clippy, docs, unit tests, the
+# end-to-end suite on real kernel VRFs (natively when this kernel has VRF and we are root, else in the VM),
+# and a few seconds of every fuzz target.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/install-deps.sh
@@ -10,4 +11,6 @@ cargo fmt --all --check
 cargo clippy --locked --workspace --all-targets -- -D warnings
 RUSTDOCFLAGS=-Dwarnings cargo doc --locked --workspace --no-deps --quiet
 cargo test --locked --workspace
+# A smoke run of every fuzz target (scripts/fuzz.sh 600 for a real campaign).
+scripts/fuzz.sh "${VRF_FUZZ_SECONDS:-5}"
 echo "test-all: everything passed in $(( $(date +%s) - start )) s"

@@ -2,16 +2,18 @@
 //! `sk_bound_dev_if` of every new AF_INET/AF_INET6 socket (TCP, UDP, raw, ICMP) to the VRF's ifindex,
 //! attached to the VRF's cgroup with `BPF_CGROUP_INET_SOCK_CREATE` (what `ip vrf exec` does).
 //!
-//! A launch only loads and attaches a program when the cgroup does not already carry one that binds to
-//! the VRF's current ifindex: ours from an earlier launch, or iproute2's.
+//! A launch attaches its program unless the cgroup already carries one that is, instruction for
+//! instruction, ours or iproute2's for the VRF's current ifindex; anything else attached there (a
+//! program for a stale ifindex, or one that merely looks like a binder) is replaced.
 
 use std::io;
 use std::num::NonZeroU32;
-use std::os::fd::AsFd;
+use std::os::fd::{AsFd, OwnedFd};
 
-use crate::sys::{self, CGROUP_INET_SOCK_CREATE, Insn, PROG_TYPE_CGROUP_SOCK};
+use crate::sys::{self, CGROUP_INET_SOCK_CREATE, Insn, PROG_TYPE_CGROUP_SOCK, ProgInfo};
 
 const BPF_ALU64_MOV_K: u8 = 0x07 | 0xb0; // BPF_ALU64 | BPF_MOV | BPF_K
+const BPF_ALU64_MOV_X: u8 = 0x07 | 0xb0 | 0x08; // BPF_ALU64 | BPF_MOV | BPF_X
 const BPF_STX_MEM_W: u8 = 0x03 | 0x60; // BPF_STX | BPF_MEM | BPF_W
 const BPF_JMP_EXIT: u8 = 0x05 | 0x90; // BPF_JMP | BPF_EXIT
 /// `offsetof(struct bpf_sock, bound_dev_if)`.
@@ -61,19 +63,56 @@ pub fn program_name(ifindex: u32) -> String {
     format!("vrf_exec_{ifindex}")
 }
 
-/// True when the (verifier-translated) instructions of a small program store the constant `ifindex`:
-/// a `mov rX, ifindex` followed by a 32-bit store of rX. Matches ours and iproute2's binder.
-pub fn binds_to(insns: &[Insn], ifindex: u32) -> bool {
-    if insns.is_empty() || insns.len() > 16 {
-        return false;
+/// iproute2's binder (`prog_load` in `ip/ipvrf.c`), as it loads it:
+/// `r6 = r1; r3 = ifindex; r2 = 0; ((struct bpf_sock *)r1)->bound_dev_if = r3; return 1`.
+pub fn iproute2_program(ifindex: u32) -> [Insn; 6] {
+    [
+        mov_reg(6, 1),
+        mov_imm(3, ifindex as i32),
+        mov_imm(2, i32::from(BOUND_DEV_IF)),
+        store_w(1, BOUND_DEV_IF, 3),
+        mov_imm(0, 1),
+        EXIT,
+    ]
+}
+
+/// `dst = src` (64-bit register move).
+const fn mov_reg(dst: u8, src: u8) -> Insn {
+    Insn {
+        code: BPF_ALU64_MOV_X,
+        regs: dst | (src << 4),
+        off: 0,
+        imm: 0,
     }
-    insns.iter().enumerate().any(|(i, mov)| {
-        mov.code == BPF_ALU64_MOV_K
-            && mov.imm as u32 == ifindex
-            && insns[i + 1..]
-                .iter()
-                .any(|st| st.code == BPF_STX_MEM_W && st.regs >> 4 == mov.regs & 0x0f)
-    })
+}
+
+/// Which binder a program attached for `BPF_CGROUP_INET_SOCK_CREATE` is, judged by its whole
+/// verifier-translated instruction sequence (`attached`) against the translation of our own program for
+/// the same ifindex (`ours`, just loaded into this kernel): `ours` exactly, or iproute2's program, whose
+/// translation differs from what it loads only where ours does (the store's offset, which the verifier
+/// rewrites from `struct bpf_sock` to `struct sock`). Anything else, whatever its name, or a program the
+/// kernel does not show us, is `None`.
+pub fn binder_kind(attached: &[Insn], ours: &[Insn]) -> Option<Binder> {
+    if attached == ours {
+        return Some(Binder::Ours);
+    }
+    // Ours, translated: [r2 = ifindex] [*(u32 *)(r1 + K) = r2] [r0 = 1] [exit].
+    let [mov, store, verdict, exit] = ours else {
+        return None;
+    };
+    let mut theirs = iproute2_program(mov.imm as u32);
+    theirs[3].off = store.off;
+    let shape_ok = (store.code, verdict, exit) == (BPF_STX_MEM_W, &mov_imm(0, 1), &EXIT);
+    (shape_ok && attached == theirs).then_some(Binder::Iproute2)
+}
+
+/// A sock-create program that [`binder_kind`] recognises.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Binder {
+    /// vrf-exec's, [`program`].
+    Ours,
+    /// iproute2's, [`iproute2_program`].
+    Iproute2,
 }
 
 /// What [`ensure_attached`] did.
@@ -85,25 +124,18 @@ pub enum Attach {
     Loaded,
 }
 
-/// Makes sure cgroup `cgroup` (an open directory) binds new sockets to `ifindex`.
-pub fn ensure_attached(cgroup: impl AsFd, ifindex: NonZeroU32) -> io::Result<Attach> {
-    let ifindex = ifindex.get();
-    let cg = cgroup.as_fd();
-    let ids = sys::prog_query(cg, CGROUP_INET_SOCK_CREATE)?;
-    if let [id] = ids[..]
-        && already_binds(id, ifindex)
-    {
-        return Ok(Attach::Reused);
-    }
+/// A program loaded into the kernel and what the kernel says of it.
+#[derive(Debug)]
+pub struct Loaded {
+    pub fd: OwnedFd,
+    pub info: ProgInfo,
+}
+
+/// Loads `insns` as a program of `prog_type` for `attach_type`, with the verifier's complaints in the
+/// error, and reads back its translation.
+pub fn load(prog_type: u32, attach_type: u32, insns: &[Insn], name: &str) -> io::Result<Loaded> {
     let mut log = vec![0u8; 4096];
-    let prog = sys::prog_load(
-        PROG_TYPE_CGROUP_SOCK,
-        CGROUP_INET_SOCK_CREATE,
-        &program(ifindex),
-        &program_name(ifindex),
-        &mut log,
-    )
-    .map_err(|e| {
+    let fd = sys::prog_load(prog_type, attach_type, insns, name, &mut log).map_err(|e| {
         let end = log.iter().position(|&b| b == 0).unwrap_or(0);
         let verifier = String::from_utf8_lossy(&log[..end]);
         if verifier.trim().is_empty() {
@@ -112,54 +144,155 @@ pub fn ensure_attached(cgroup: impl AsFd, ifindex: NonZeroU32) -> io::Result<Att
             io::Error::new(e.kind(), format!("{e}; verifier: {}", verifier.trim()))
         }
     })?;
-    sys::prog_attach(prog.as_fd(), cg, CGROUP_INET_SOCK_CREATE)?;
+    let info = sys::prog_info(fd.as_fd())?;
+    Ok(Loaded { fd, info })
+}
+
+/// The info of attached program `id`; `None` when it is gone or hidden from us.
+pub fn attached_info(id: u32) -> Option<ProgInfo> {
+    let fd = sys::prog_fd_by_id(id).ok()?;
+    sys::prog_info(fd.as_fd()).ok()
+}
+
+/// True when `attached` is the very program `reference` is: same type and the same whole instruction
+/// sequence: the translated one where the kernel shows it, else the kernel's tag (a SHA-1 over the whole
+/// sequence as loaded).
+pub fn same_program(attached: &ProgInfo, reference: &ProgInfo) -> bool {
+    attached.prog_type == reference.prog_type
+        && attached.tag == reference.tag
+        && attached.xlated == reference.xlated
+}
+
+/// Makes sure cgroup `cgroup` (an open directory) binds new sockets to `ifindex`: reuses the program
+/// attached there if it is exactly ours or iproute2's for `ifindex`, else attaches ours in its place.
+pub fn ensure_attached(cgroup: impl AsFd, ifindex: NonZeroU32) -> io::Result<Attach> {
+    let ifindex = ifindex.get();
+    let cg = cgroup.as_fd();
+    // Ours is loaded first: its translation is what an attached program is judged against.
+    let ours = load(
+        PROG_TYPE_CGROUP_SOCK,
+        CGROUP_INET_SOCK_CREATE,
+        &program(ifindex),
+        &program_name(ifindex),
+    )?;
+    let attached = sys::prog_query(cg, CGROUP_INET_SOCK_CREATE)?;
+    if let [id] = attached.ids[..]
+        && let Some(info) = attached_info(id)
+        && already_binds(&info, &ours.info)
+    {
+        return Ok(Attach::Reused);
+    }
+    sys::prog_attach(ours.fd.as_fd(), cg, CGROUP_INET_SOCK_CREATE)?;
     Ok(Attach::Loaded)
 }
 
-fn already_binds(id: u32, ifindex: u32) -> bool {
-    let Ok(fd) = sys::prog_fd_by_id(id) else {
+/// True when `attached` binds sockets exactly as `ours` does: ours, or iproute2's for the same ifindex.
+pub fn already_binds(attached: &ProgInfo, ours: &ProgInfo) -> bool {
+    if attached.prog_type != PROG_TYPE_CGROUP_SOCK {
         return false;
-    };
-    let Ok(info) = sys::prog_info(fd.as_fd()) else {
-        return false;
-    };
-    info.prog_type == PROG_TYPE_CGROUP_SOCK
-        && (info.name == program_name(ifindex) || binds_to(&info.xlated, ifindex))
+    }
+    if ours.xlated.is_empty() {
+        // The kernel hides translations from us: only our own program, by its tag, is recognised.
+        return same_program(attached, ours);
+    }
+    binder_kind(&attached.xlated, &ours.xlated).is_some()
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    #[test]
-    fn our_program_binds_its_ifindex_only() {
-        assert!(binds_to(&program(42), 42));
-        assert!(!binds_to(&program(42), 43));
-        assert!(!binds_to(&[], 42));
+    /// Where a kernel might put `sk_bound_dev_if` and `sk_mark` in `struct sock`: what the verifier
+    /// turns `bpf_sock` offsets 0 and 16 into.
+    const K_BOUND: i16 = 16;
+    const K_MARK: i16 = 432;
+
+    /// A program as the verifier would translate it: every store at `bpf_sock` offset 0 moved to `K_BOUND`.
+    fn translated(insns: &[Insn]) -> Vec<Insn> {
+        insns
+            .iter()
+            .map(|&i| {
+                if i.code == BPF_STX_MEM_W && i.off == BOUND_DEV_IF {
+                    Insn { off: K_BOUND, ..i }
+                } else {
+                    i
+                }
+            })
+            .collect()
+    }
+
+    fn info(name: &str, xlated: Vec<Insn>) -> ProgInfo {
+        ProgInfo {
+            prog_type: PROG_TYPE_CGROUP_SOCK,
+            name: name.to_string(),
+            tag: [7; 8],
+            xlated,
+        }
     }
 
     #[test]
-    fn recognises_an_iproute2_style_binder() {
-        // r6 = r1; r3 = idx; r2 = 0; *(u32 *)(r1 + 0) = r3; r0 = 1; exit
-        const BPF_ALU64_MOV_X: u8 = 0x07 | 0xb0 | 0x08; // BPF_ALU64 | BPF_MOV | BPF_X
-        let r6_r1 = Insn {
-            code: BPF_ALU64_MOV_X,
-            regs: 6 | (1 << 4),
-            off: 0,
-            imm: 0,
-        };
-        let p = [
-            r6_r1,
-            mov_imm(3, 7),
-            mov_imm(2, 0),
-            store_w(1, 0, 3),
-            mov_imm(0, 1),
-            EXIT,
-        ];
-        assert!(binds_to(&p, 7));
-        assert!(
-            !binds_to(&p, 1),
-            "the verdict constant is not an ifindex store"
+    fn recognises_ours_and_iproute2s_for_the_same_ifindex_only() {
+        let ours = translated(&program(42));
+        assert_eq!(binder_kind(&ours, &ours), Some(Binder::Ours));
+        let theirs = translated(&iproute2_program(42));
+        assert_eq!(binder_kind(&theirs, &ours), Some(Binder::Iproute2));
+        let other = translated(&program(43));
+        assert_eq!(binder_kind(&other, &ours), None);
+        assert_eq!(binder_kind(&translated(&iproute2_program(43)), &ours), None);
+        assert_eq!(binder_kind(&[], &ours), None);
+    }
+
+    #[test]
+    fn refuses_look_alikes() {
+        let ours = translated(&program(7));
+        // Our name, nothing bound: `return 1`.
+        let name_only = vec![mov_imm(0, 1), EXIT];
+        assert_eq!(binder_kind(&name_only, &ours), None);
+        assert!(!already_binds(
+            &info(&program_name(7), name_only),
+            &info(&program_name(7), ours.clone())
+        ));
+        // The ifindex stored elsewhere (`sk_mark`), by our code or by iproute2's.
+        let mut to_mark = ours.clone();
+        to_mark[1].off = K_MARK;
+        assert_eq!(binder_kind(&to_mark, &ours), None);
+        let mut theirs_to_mark = translated(&iproute2_program(7));
+        theirs_to_mark[3].off = K_MARK;
+        assert_eq!(binder_kind(&theirs_to_mark, &ours), None);
+        // Untranslated offsets are not what this kernel runs.
+        assert_eq!(binder_kind(&iproute2_program(7), &ours), None);
+        // Extra instructions: the binding undone after it is made, or a different verdict.
+        let mut undone = ours.clone();
+        undone.splice(
+            2..2,
+            [
+                mov_imm(3, 0),
+                Insn {
+                    off: K_BOUND,
+                    ..store_w(1, 0, 3)
+                },
+            ],
         );
+        assert_eq!(binder_kind(&undone, &ours), None);
+        let mut refuse = ours.clone();
+        refuse[2] = mov_imm(0, 0);
+        assert_eq!(binder_kind(&refuse, &ours), None);
+        let mut theirs_longer = translated(&iproute2_program(7));
+        theirs_longer.insert(0, mov_reg(7, 1));
+        assert_eq!(binder_kind(&theirs_longer, &ours), None);
+        // The right instructions in a program of another type.
+        let mut skb = info("x", ours.clone());
+        skb.prog_type = sys::PROG_TYPE_CGROUP_SKB;
+        assert!(!already_binds(&skb, &info("y", ours.clone())));
+        assert!(already_binds(&info("x", ours.clone()), &info("y", ours)));
+    }
+
+    #[test]
+    fn hidden_translations_fall_back_to_the_tag() {
+        let mut a = info("a", Vec::new());
+        let b = info("b", Vec::new());
+        assert!(already_binds(&a, &b), "same tag, same type");
+        a.tag[0] ^= 1;
+        assert!(!already_binds(&a, &b));
     }
 }

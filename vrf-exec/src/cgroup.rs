@@ -21,16 +21,29 @@ pub fn v2_path(proc_cgroup: &str) -> Option<&str> {
     proc_cgroup.lines().find_map(|l| l.strip_prefix("0::"))
 }
 
-/// The VRF a cgroup path belongs to: what follows `/vrf/`, as `ip vrf identify` reads it.
+/// The VRF a cgroup path belongs to: the component after the first `vrf` component (`/a/vrf/blue` is in
+/// `blue`), as `ip vrf identify` reads iproute2's layout. Components are compared whole: `/vrfaudit/x`
+/// is in no VRF.
 pub fn vrf_of_path(path: &str) -> Option<&str> {
-    path.find("/vrf/")
-        .map(|i| &path[i + 5..])
-        .filter(|v| !v.is_empty())
+    let mut components = path.split('/').filter(|c| !c.is_empty());
+    components.by_ref().find(|c| *c == "vrf")?;
+    components.next()
 }
 
-/// The base for VRF cgroups: the cgroup path with any `/vrf…` part removed, `""` for the root.
+/// The base for VRF cgroups: the cgroup path up to its first `vrf` component (a whole component:
+/// `/vrfaudit/inner` is its own base), `""` for the root.
 pub fn base_of_path(path: &str) -> &str {
-    let base = path.find("/vrf").map_or(path, |i| &path[..i]);
+    let mut start: usize = 0;
+    let mut end = path.len();
+    for c in path.split('/') {
+        if c == "vrf" {
+            // The '/' before the component, if any.
+            end = start.saturating_sub(1);
+            break;
+        }
+        start += c.len() + 1;
+    }
+    let base = &path[..end];
     if base == "/" { "" } else { base }
 }
 
@@ -97,6 +110,31 @@ pub fn join(dir: &Path) -> io::Result<()> {
     f.write_all(std::process::id().to_string().as_bytes())
 }
 
+/// The first `cgroup.procs` above cgroup directory `dir`, up to the cgroup2 mount `mount`, that
+/// `may_write` allows to write (groups that do not exist yet are skipped). A process in `dir` that may
+/// write it can move itself there, out of `dir` and its hook: the kernel lets a process migrate one
+/// when it may write the `cgroup.procs` of the common ancestor of the two groups and of the destination,
+/// and such an ancestor is both.
+pub fn writable_ancestor(
+    mount: &Path,
+    dir: &Path,
+    may_write: impl Fn(&fs::Metadata) -> bool,
+) -> io::Result<Option<PathBuf>> {
+    for above in dir.ancestors().skip(1) {
+        if !above.starts_with(mount) {
+            break;
+        }
+        let procs = above.join("cgroup.procs");
+        match fs::metadata(&procs) {
+            Ok(m) if may_write(&m) => return Ok(Some(procs)),
+            Ok(_) => {}
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(None)
+}
+
 /// The VRF process `pid` runs in (per its cgroup), `None` when none.
 pub fn identify(pid: u32) -> io::Result<Option<String>> {
     let text = fs::read_to_string(format!("/proc/{pid}/cgroup"))?;
@@ -161,5 +199,44 @@ mod tests {
             "/user.slice/session-1.scope"
         );
         assert_eq!(base_of_path("/a/ns1-ns/vrf/blue"), "/a/ns1-ns");
+    }
+
+    #[test]
+    fn vrf_is_a_whole_component() {
+        assert_eq!(base_of_path("/vrfaudit/inner"), "/vrfaudit/inner");
+        assert_eq!(base_of_path("/vrfaudit/inner/vrf/blue"), "/vrfaudit/inner");
+        assert_eq!(base_of_path("/a/myvrf/vrf/blue"), "/a/myvrf");
+        assert_eq!(base_of_path("/a/vrf"), "/a");
+        assert_eq!(vrf_of_path("/vrfaudit/inner"), None);
+        assert_eq!(vrf_of_path("/vrfaudit/inner/vrf/blue"), Some("blue"));
+        assert_eq!(vrf_of_path("/a/vrf.slice/x"), None);
+        assert_eq!(vrf_of_path("/a/vrf/blue/sub"), Some("blue"));
+    }
+
+    #[test]
+    fn finds_the_first_writable_ancestor() {
+        let tmp = std::env::temp_dir().join(format!("vrf-exec-cg-{}", std::process::id()));
+        let vrf = tmp.join("app.scope/ns-ns/vrf/blue");
+        fs::create_dir_all(&vrf).unwrap();
+        for d in ["", "app.scope", "app.scope/ns-ns", "app.scope/ns-ns/vrf"] {
+            fs::write(tmp.join(d).join("cgroup.procs"), "").unwrap();
+        }
+        let mark = |d: &str| {
+            fs::metadata(tmp.join(d).join("cgroup.procs"))
+                .unwrap()
+                .ino()
+        };
+        let (scope, top) = (mark("app.scope"), mark(""));
+        // Nothing writable: nothing found; the VRF's own group does not count.
+        assert_eq!(writable_ancestor(&tmp, &vrf, |_| false).unwrap(), None);
+        let found = writable_ancestor(&tmp, &vrf, |m| m.ino() == scope || m.ino() == top);
+        assert_eq!(found.unwrap(), Some(tmp.join("app.scope/cgroup.procs")));
+        // Above the mount does not count.
+        let below = tmp.join("app.scope");
+        assert_eq!(
+            writable_ancestor(&below, &vrf, |m| m.ino() == top).unwrap(),
+            None
+        );
+        fs::remove_dir_all(&tmp).unwrap();
     }
 }

@@ -1,8 +1,17 @@
-//! `vrf-exec check`: every precondition of a launch, each with its fix.
+//! `vrf-exec check`: every precondition of a launch, each with its fix. It changes nothing: it reads
+//! files, asks rtnetlink and the bpf(2) query commands, and where cgroup2 is hidden (under `ip netns
+//! exec`) mounts it in a private mount namespace of its own, gone when it exits; to see whether BPF
+//! programs load, it loads the hook for the VRF and frees it at once, attaching nothing.
+
+use std::fs::File;
+use std::os::fd::AsFd;
+use std::path::Path;
 
 use vrf_socket::Vrf;
 
-use crate::{cgroup, launch, namespace};
+use crate::identity::Caps;
+use crate::sys::{self, CGROUP_INET_SOCK_CREATE, PROG_TYPE_CGROUP_SOCK};
+use crate::{bpf, cgroup, namespace};
 
 /// Linux capability numbers (linux/capability.h).
 const CAP_NET_ADMIN: u32 = 12;
@@ -27,23 +36,10 @@ impl Report {
     }
 }
 
-/// The effective capability set, from /proc/self/status.
-fn effective_caps() -> u64 {
-    std::fs::read_to_string("/proc/self/status")
-        .ok()
-        .and_then(|s| {
-            s.lines().find_map(|l| {
-                l.strip_prefix("CapEff:")
-                    .map(|v| u64::from_str_radix(v.trim(), 16).ok())
-            })?
-        })
-        .unwrap_or(0)
-}
-
 /// Runs every check, prints one line each, and returns the exit status (0 all good, 1 something failed).
 pub fn run(vrf: Option<&str>) -> u8 {
     let mut r = Report { failed: false };
-    let caps = effective_caps();
+    let caps = Caps::of_self().map_or(0, |c| c.effective);
     let has = |c: u32| caps & (1 << c) != 0;
     if has(CAP_SYS_ADMIN) && has(CAP_NET_ADMIN) {
         r.ok("capabilities: CAP_SYS_ADMIN and CAP_NET_ADMIN");
@@ -71,6 +67,14 @@ pub fn run(vrf: Option<&str>) -> u8 {
         r.warn("capabilities: no CAP_NET_RAW", "fine for vrf-exec; programs in the VRF cannot open raw sockets (ping falls back to ICMP sockets if ping_group_range allows)");
     }
 
+    match vrf_support() {
+        Ok(how) => r.ok(&format!("VRF support: {how}")),
+        Err(why) => r.fail(
+            &why,
+            "boot a kernel built with CONFIG_NET_VRF=y or =m (Debian's linux-image-amd64 has it as a \
+             module; vrf-lab runs the tests in a VM with that kernel)",
+        ),
+    }
     let mount = match namespace::find_cgroup2() {
         Ok(Some(m)) => {
             r.ok(&format!("cgroup2 mounted at {}", m.display()));
@@ -79,9 +83,10 @@ pub fn run(vrf: Option<&str>) -> u8 {
         Ok(None) => {
             r.warn(
                 "cgroup2 is not mounted in this mount namespace (as under `ip netns exec`)",
-                "vrf-exec mounts it on /sys/fs/cgroup in a private mount namespace when it runs a command",
+                "vrf-exec mounts it on /sys/fs/cgroup in a private mount namespace when it runs a command; \
+                 check does the same to look (gone when it exits)",
             );
-            None
+            namespace::ensure_cgroup2().ok()
         }
         Err(e) => {
             r.fail(
@@ -117,12 +122,25 @@ pub fn run(vrf: Option<&str>) -> u8 {
         .filter(|(_, o)| o.split(',').any(|x| x == "net_cls" || x == "net_prio"))
         .map(|(d, _)| d)
         .collect();
+    let release = std::fs::read_to_string("/proc/sys/kernel/osrelease").unwrap_or_default();
+    let release = release.trim();
     if v1_net.is_empty() {
         r.ok("no cgroup-v1 net_cls/net_prio hierarchy");
+    } else if kernel_at_least(release, (5, 15)) {
+        r.ok(&format!(
+            "cgroup-v1 net_cls/net_prio is mounted at {}: harmless on Linux 5.15 and later (this is \
+             {release}), where v1 and v2 socket cgroups coexist; every launch checks a socket anyway",
+            v1_net.join(", ")
+        ));
     } else {
         r.fail(
-            &format!("cgroup-v1 net_cls/net_prio is mounted at {}", v1_net.join(", ")),
-            "once a process uses it, the kernel stops running cgroup-v2 socket hooks and programs would run outside the VRF; unmount it (boot with cgroup_no_v1=net_cls,net_prio)",
+            &format!(
+                "cgroup-v1 net_cls/net_prio is mounted at {} (Linux {release})",
+                v1_net.join(", ")
+            ),
+            "before Linux 5.15, once a process uses it, the kernel stops running cgroup-v2 socket hooks \
+             for good, and every launch is refused (exit 125); unmount it (boot with \
+             cgroup_no_v1=net_cls,net_prio), or use Linux 5.15 or later",
         );
     }
     if namespace::mounts_of_type(&mountinfo, "bpf").is_empty() {
@@ -164,21 +182,143 @@ pub fn run(vrf: Option<&str>) -> u8 {
     u8::from(r.failed)
 }
 
-/// Checks that the hook can be loaded and attached, in the VRF's own cgroup, by the launch's own
-/// preparation of that cgroup.
-fn probe_hook(r: &mut Report, mount: &std::path::Path, v: &Vrf) {
+/// Whether the running kernel can make VRFs, and how: `Err` says why not. Read-only: a VRF exists;
+/// the `vrf` module is loaded or built in (`/sys/module/vrf`, which a built-in driver with a version has
+/// too); or it is installed for this kernel (`modules.dep`), so the first `ip link add … type vrf`
+/// loads it.
+fn vrf_support() -> Result<String, String> {
+    if Vrf::list().is_ok_and(|l| !l.is_empty()) {
+        return Ok("VRFs exist".into());
+    }
+    if Path::new("/sys/module/vrf").exists() {
+        return Ok("the vrf module is loaded (or built in)".into());
+    }
+    let release = std::fs::read_to_string("/proc/sys/kernel/osrelease").unwrap_or_default();
+    let release = release.trim();
+    let modules = format!("/lib/modules/{release}");
+    let dep = std::fs::read_to_string(format!("{modules}/modules.dep")).unwrap_or_default();
+    if dep.lines().any(is_vrf_module) {
+        return Ok(format!(
+            "the vrf module is installed ({modules}) and loads when the first VRF is made"
+        ));
+    }
+    Err(format!(
+        "this kernel ({release}) has no VRF support (CONFIG_NET_VRF): no VRF exists, and the vrf module \
+         is neither loaded, nor built in, nor installed under {modules}"
+    ))
+}
+
+/// True for the `modules.dep` line of the vrf driver (`kernel/drivers/net/vrf.ko[.xz|.zst|.gz]: …`).
+fn is_vrf_module(line: &str) -> bool {
+    let module = line.split(':').next().unwrap_or_default();
+    let file = module.rsplit('/').next().unwrap_or_default();
+    file == "vrf.ko" || file.strip_prefix("vrf.ko.").is_some()
+}
+
+/// True when kernel release `release` (`6.1.0-57-amd64`) is at least `want` (major, minor).
+fn kernel_at_least(release: &str, want: (u32, u32)) -> bool {
+    let mut n = release
+        .split(|c: char| !c.is_ascii_digit())
+        .map(|x| x.parse::<u32>().unwrap_or(0));
+    (n.next().unwrap_or(0), n.next().unwrap_or(0)) >= want
+}
+
+/// Reports the VRF's group as a launch would find it, without creating or attaching anything: does it
+/// exist, which hook does it carry, does a hook load.
+fn probe_hook(r: &mut Report, mount: &Path, v: &Vrf) {
     let dir = match cgroup::vrf_dir(mount, v.name()) {
         Ok(d) => d,
         Err(e) => return r.fail(&format!("cgroup path: {e}"), "check /proc/self/cgroup"),
     };
-    match launch::prepare_cgroup(&dir, Some(v.index())) {
-        Ok(hook) => {
-            let hook = hook.map_or(String::new(), |a| format!(" ({a:?})"));
-            r.ok(&format!("BPF hook on {}{hook}", dir.display()))
+    let shown = dir.display();
+    let index = v.index().get();
+    // Ours is loaded first (and freed when this returns, attached nowhere): what an attached program is
+    // judged against, exactly as a launch judges it.
+    let ours = match bpf::load(
+        PROG_TYPE_CGROUP_SOCK,
+        CGROUP_INET_SOCK_CREATE,
+        &bpf::program(index),
+        &bpf::program_name(index),
+    ) {
+        Ok(l) => {
+            r.ok("BPF: the hook program loads (loaded and freed at once, attached nowhere)");
+            Some(l)
         }
-        Err(e) => r.fail(
-            &format!("BPF hook on {}: {}", dir.display(), e.error),
-            "run as root on a kernel with CONFIG_CGROUP_BPF=y",
-        ),
+        Err(e) => {
+            r.fail(
+                &format!("BPF: the hook program does not load: {e}"),
+                "run as root (CAP_BPF or CAP_SYS_ADMIN) on a kernel with CONFIG_CGROUP_BPF=y",
+            );
+            None
+        }
+    };
+    let cg = match File::open(&dir) {
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            return r.ok(&format!(
+                "the VRF's group {shown} does not exist yet: the first launch makes it and attaches the hook"
+            ));
+        }
+        Err(e) => return r.fail(&format!("cannot open {shown}: {e}"), "run as root"),
+        Ok(cg) => cg,
+    };
+    let ids = match sys::prog_query(cg.as_fd(), CGROUP_INET_SOCK_CREATE) {
+        Ok(q) => q.ids,
+        Err(e) => {
+            return r.fail(
+                &format!("cannot query the hook on {shown}: {e}"),
+                "run as root on a kernel with CONFIG_CGROUP_BPF=y",
+            );
+        }
+    };
+    if ids.is_empty() {
+        return r.ok(&format!(
+            "the VRF's group {shown} carries no hook yet: the next launch attaches one"
+        ));
+    }
+    for id in ids {
+        let Some(info) = bpf::attached_info(id) else {
+            r.fail(
+                &format!("cannot read BPF program {id} on {shown}"),
+                "run as root",
+            );
+            continue;
+        };
+        match &ours {
+            Some(ours) if bpf::already_binds(&info, &ours.info) => r.ok(&format!(
+                "hook on {shown}: BPF program {id} ({}) binds new sockets to ifindex {index}, VRF {}",
+                info.name,
+                v.name()
+            )),
+            Some(_) => r.warn(
+                &format!(
+                    "hook on {shown}: BPF program {id} ({}) is not a binder to ifindex {index}",
+                    info.name
+                ),
+                "a stale hook (the VRF was re-created) or someone else's: the next launch replaces it",
+            ),
+            None => r.warn(
+                &format!("hook on {shown}: BPF program {id} ({})", info.name),
+                "not judged: our own program does not load here to compare it with",
+            ),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reads_kernel_releases_and_module_lines() {
+        assert!(kernel_at_least("6.1.0-57-amd64", (5, 15)));
+        assert!(kernel_at_least("5.15.0", (5, 15)));
+        assert!(!kernel_at_least("5.10.209-1", (5, 15)));
+        assert!(!kernel_at_least("4.19.0", (5, 15)));
+        assert!(is_vrf_module("kernel/drivers/net/vrf.ko: "));
+        assert!(is_vrf_module("kernel/drivers/net/vrf.ko.xz:"));
+        assert!(!is_vrf_module("kernel/drivers/net/vrf_x.ko:"));
+        assert!(!is_vrf_module(
+            "kernel/drivers/net/veth.ko: kernel/drivers/net/vrf.ko"
+        ));
     }
 }

@@ -18,10 +18,21 @@ use clap::{Args, Parser, Subcommand};
         stdout, stderr, the environment, signals and the exit status are the command's own. If anything \
         fails before exec, the command is not run: it never falls back to the default VRF.\n\n\
         If /etc/vrf/VRF/resolv.conf exists, the command sees it as /etc/resolv.conf (private mount \
-        namespace), so it resolves names with the VRF's name servers.",
+        namespace), so it resolves names with the VRF's name servers.\n\n\
+        Security: a VRF is a routing domain, not a sandbox. A second BPF program on the same cgroup, \
+        the egress guard, drops every packet of the command's sockets that would leave through a device \
+        outside the VRF (the VRF device and its ports as they are at launch; a port enslaved later is \
+        refused until the next launch). With --user USER (never root) the command cannot leave the VRF: \
+        it has no capability left, no_new_privs is set, and the launch is refused when USER may write a \
+        cgroup.procs above the VRF's group. Without --user it runs as root: the guard stops accidental \
+        escapes, but a root command can still leave on purpose (move itself to another cgroup, detach \
+        the programs, use packet sockets). --group needs --user. vrf-exec refuses to run when installed \
+        set-user-ID, set-group-ID or with file capabilities.",
     after_help = "Exit status: the command's own; 125 when vrf-exec fails (unknown VRF, not a VRF, VRF \
         down, no privilege, no cgroup2 …), 126 when COMMAND cannot be executed, 127 when it is not found. \
-        The query commands exit 1 on failure; `check` exits 1 when a check fails.\n\n\
+        The query commands exit 1 on failure; `check` exits 1 when a check fails, and changes nothing \
+        (it may mount cgroup2 in a private mount namespace of its own to look, and loads a BPF program \
+        that it frees at once without attaching it).\n\n\
         Examples:\n  vrf-exec blue ping -c1 10.99.0.2\n  vrf-exec --user nobody red curl http://10.99.0.2/\n  \
         vrf-exec identify $$\n  vrf-exec list --json\n  vrf-exec check blue\n\n\
         A VRF named like a subcommand: vrf-exec exec list COMMAND…",
@@ -38,12 +49,18 @@ pub struct Cli {
 /// What a launch is asked to do: `vrf-exec [OPTIONS] VRF COMMAND…`.
 #[derive(Args, Debug, PartialEq, Eq)]
 pub struct RunArgs {
-    /// Run the command as USER (name or uid), after attaching; it cannot leave the VRF.
+    /// Run the command as USER (name or uid, not root), after attaching; it cannot leave the VRF.
+    /// Refused when USER may write a cgroup.procs above the VRF's group (a cgroup delegated to USER).
+    /// Sets HOME, USER and LOGNAME as `runuser -u USER` does (SHELL is kept, as runuser keeps it).
+    /// Without it the command runs as root, which can leave the VRF on purpose.
     #[arg(short, long, value_name = "USER")]
     pub user: Option<String>,
-    /// Run the command with GROUP (name or gid) as its group.
+    /// With --user: run the command with GROUP (name or gid) as its primary group.
     #[arg(short, long, value_name = "GROUP")]
     pub group: Option<String>,
+    /// With --user: keep the environment as it is (no HOME, USER, LOGNAME of USER).
+    #[arg(long, requires = "user", visible_alias = "preserve-environment")]
+    pub preserve_env: bool,
     /// Keep the host's /etc/resolv.conf even if /etc/vrf/VRF/resolv.conf exists.
     #[arg(long)]
     pub no_vrf_resolv_conf: bool,
@@ -89,7 +106,7 @@ pub enum Sub {
         #[arg(long)]
         json: bool,
     },
-    /// Check every precondition of `vrf-exec VRF …` and say how to fix what fails.
+    /// Check every precondition of `vrf-exec VRF …` and say how to fix what fails (changes nothing).
     Check {
         /// Also check this VRF.
         vrf: Option<String>,
@@ -117,6 +134,7 @@ pub fn plain_launch(argv: impl IntoIterator<Item = OsString>) -> Option<RunArgs>
     Some(RunArgs {
         user: None,
         group: None,
+        preserve_env: false,
         no_vrf_resolv_conf: false,
         verbose: false,
         vrf: Some(vrf),
@@ -152,6 +170,10 @@ mod tests {
         (&[b"blue", b"true", b"--help"], true),
         (&[b"blue", b"true", b"-v", b"--user", b"nobody"], true),
         (&[b"blue", b"env", b"-u", b"X", b"sh"], true),
+        (
+            &[b"blue", b"env", b"--preserve-env", b"--group", b"g"],
+            true,
+        ),
         (&[b"blue", b"true", b"--version"], true),
         // `--` after COMMAND is COMMAND's.
         (&[b"blue", b"ls", b"--", b"-x"], true),
@@ -166,6 +188,18 @@ mod tests {
         (&[b"--user=nobody", b"blue", b"true"], false),
         (&[b"-v", b"blue", b"true"], false),
         (&[b"--no-vrf-resolv-conf", b"blue", b"true"], false),
+        (
+            &[b"-u", b"nobody", b"--preserve-env", b"blue", b"env"],
+            false,
+        ),
+        (
+            &[b"--preserve-environment", b"-u", b"nobody", b"blue", b"env"],
+            false,
+        ),
+        (
+            &[b"-u", b"nobody", b"-g", b"nogroup", b"blue", b"id"],
+            false,
+        ),
         (&[b"blue", b"--user", b"nobody", b"true"], false),
         (&[b"blue", b"-v", b"true"], false),
         (&[b"--help"], false),
@@ -215,12 +249,27 @@ mod tests {
     }
 
     #[test]
+    fn preserve_env_needs_user() {
+        let e = Cli::try_parse_from(argv(&[b"--preserve-env", b"blue", b"env"])).unwrap_err();
+        assert!(e.to_string().contains("--user"), "{e}");
+        let cli = Cli::try_parse_from(argv(&[
+            b"-u",
+            b"nobody",
+            b"--preserve-env",
+            b"blue",
+            b"env",
+        ]));
+        assert!(cli.unwrap().run.preserve_env);
+    }
+
+    #[test]
     fn clap_reads_the_launches_the_fast_path_declines() {
         let cli = Cli::try_parse_from(argv(&[b"-u", b"nobody", b"blue", b"ls", b"-l"])).unwrap();
         assert!(cli.sub.is_none());
         let want = RunArgs {
             user: Some("nobody".into()),
             group: None,
+            preserve_env: false,
             no_vrf_resolv_conf: false,
             verbose: false,
             vrf: Some("blue".into()),

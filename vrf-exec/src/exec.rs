@@ -3,61 +3,52 @@
 //! The cgroup, and so the hook, stay with the process across `setuid` and `execve`. What must not stay
 //! is the power to undo them: once `setuid` leaves uid 0 the kernel clears the capabilities, so a socket
 //! cannot be re-bound to another device (`SO_BINDTODEVICE` needs `CAP_NET_RAW`) and the root-owned
-//! `cgroup.procs` files that would move the process elsewhere are not writable; `no_new_privs` makes
-//! `execve` grant no setuid bit or file capability back.
+//! `cgroup.procs` files that would move the process elsewhere are not writable (the launch has already
+//! refused a user who may write one above the VRF's group); `no_new_privs` makes `execve` grant no
+//! setuid bit or file capability back.
 
-use std::ffi::CString;
+use std::ffi::{CString, OsString};
+use std::os::unix::ffi::{OsStrExt, OsStringExt};
 
-use anyhow::{Context, Result, anyhow};
+use anyhow::{Context, Result, bail};
 use nix::errno::Errno;
-use nix::unistd::{Gid, Group, Uid, User, execvp, initgroups, setgid, setgroups, setuid};
+use nix::unistd::{execvp, execvpe, setgid, setgroups, setuid};
 
-/// Becomes `user` (and `group`, default the user's primary group), with the user's supplementary groups,
-/// and sets `no_new_privs` so that no setuid or file-capability program run later regains `CAP_NET_RAW`,
-/// which could re-bind a socket out of the VRF.
-pub fn drop_privileges(user: Option<&str>, group: Option<&str>) -> Result<()> {
-    if user.is_none() && group.is_none() {
-        return Ok(());
-    }
-    let gid = match group {
-        Some(g) => Some(lookup_group(g)?),
-        None => None,
-    };
-    match user {
-        Some(u) => {
-            let user = lookup_user(u)?;
-            let gid = gid.unwrap_or(user.gid);
-            let name = CString::new(user.name.as_str())?;
-            initgroups(&name, gid)
-                .with_context(|| format!("setting the groups of {}", user.name))?;
-            setgid(gid).with_context(|| format!("setgid({gid})"))?;
-            setuid(user.uid).with_context(|| format!("setuid({})", user.uid))?;
-        }
-        None => {
-            let gid = gid.expect("group given");
-            setgroups(&[gid]).context("setgroups")?;
-            setgid(gid).with_context(|| format!("setgid({gid})"))?;
-        }
-    }
+use crate::identity::{Caps, Target};
+
+/// Becomes `target` (its user, primary group and groups) and sets `no_new_privs` so that no setuid or
+/// file-capability program run later regains `CAP_NET_RAW`, which could re-bind a socket out of the
+/// VRF. Fails unless the process is left with no capability at all.
+pub fn drop_privileges(target: &Target) -> Result<()> {
+    let name = &target.user.name;
+    setgroups(&target.groups).with_context(|| format!("setting the groups of {name}"))?;
+    setgid(target.gid).with_context(|| format!("setgid({})", target.gid))?;
+    setuid(target.user.uid).with_context(|| format!("setuid({})", target.user.uid))?;
     nix::sys::prctl::set_no_new_privs().context("prctl(PR_SET_NO_NEW_PRIVS)")?;
+    let caps = Caps::of_self().context("reading /proc/self/status after setuid")?;
+    if !caps.is_empty() {
+        bail!(
+            "as {name} the process still has capabilities ({caps:?}), with which the command could \
+             leave the VRF: securebits (SECBIT_KEEP_CAPS, SECBIT_NO_SETUID_FIXUP) or ambient \
+             capabilities set by vrf-exec's caller keep them; run vrf-exec without those"
+        );
+    }
     Ok(())
 }
 
-fn lookup_user(u: &str) -> Result<User> {
-    let found = match u.parse::<u32>() {
-        Ok(id) => User::from_uid(Uid::from_raw(id))?,
-        Err(_) => User::from_name(u)?,
-    };
-    found.ok_or_else(|| anyhow!("no such user {u:?}"))
-}
-
-fn lookup_group(g: &str) -> Result<Gid> {
-    match g.parse::<u32>() {
-        Ok(id) => Ok(Gid::from_raw(id)),
-        Err(_) => Ok(Group::from_name(g)?
-            .ok_or_else(|| anyhow!("no such group {g:?}"))?
-            .gid),
-    }
+/// This process's environment with `set` replacing the variables of the same names, as `NAME=VALUE`
+/// strings for `execve`.
+pub fn environment_with(set: &[(&str, OsString)]) -> Vec<CString> {
+    std::env::vars_os()
+        .filter(|(k, _)| !set.iter().any(|(n, _)| k.as_bytes() == n.as_bytes()))
+        .chain(set.iter().map(|(n, v)| (OsString::from(n), v.clone())))
+        .filter_map(|(k, v)| {
+            let mut kv = k.into_vec();
+            kv.push(b'=');
+            kv.extend_from_slice(v.as_bytes());
+            CString::new(kv).ok()
+        })
+        .collect()
 }
 
 /// How exec failed, with the exit status the `env`/`chroot` convention gives it.
@@ -67,8 +58,9 @@ pub struct ExecError {
     pub message: String,
 }
 
-/// Replaces this process with `command` (searched in `PATH`). Returns only on failure.
-pub fn exec(command: &[String]) -> ExecError {
+/// Replaces this process with `command` (searched in `PATH`), with environment `env` (`None`: this
+/// process's own). Returns only on failure.
+pub fn exec(command: &[String], env: Option<&[CString]>) -> ExecError {
     let args: Result<Vec<CString>, _> =
         command.iter().map(|a| CString::new(a.as_bytes())).collect();
     let Ok(args) = args else {
@@ -77,7 +69,10 @@ pub fn exec(command: &[String]) -> ExecError {
             message: "an argument contains a NUL byte".into(),
         };
     };
-    let Err(e) = execvp(&args[0], &args);
+    let Err(e) = match env {
+        Some(env) => execvpe(&args[0], &args, env),
+        None => execvp(&args[0], &args),
+    };
     let status = if e == Errno::ENOENT { 127 } else { 126 };
     let why = match e {
         Errno::ENOENT => "command not found".to_string(),
@@ -87,5 +82,25 @@ pub fn exec(command: &[String]) -> ExecError {
     ExecError {
         status,
         message: format!("{}: {why}", command[0]),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn environment_replaces_named_variables_only() {
+        let env = environment_with(&[("HOME", OsString::from("/nonexistent"))]);
+        let homes: Vec<_> = env
+            .iter()
+            .filter(|kv| kv.as_bytes().starts_with(b"HOME="))
+            .collect();
+        assert_eq!(homes, [&CString::new("HOME=/nonexistent").unwrap()]);
+        if let Some(path) = std::env::var_os("PATH") {
+            let mut want = b"PATH=".to_vec();
+            want.extend_from_slice(path.as_bytes());
+            assert!(env.iter().any(|kv| kv.as_bytes() == want), "PATH is kept");
+        }
     }
 }

@@ -1,11 +1,17 @@
 //! A launch, `vrf-exec [OPTIONS] VRF COMMAND…`, step by step, in the order the kernel needs them:
 //!
-//! 1. look the VRF up over rtnetlink: it must exist, be a VRF, and be up;
+//! 1. check the names: the VRF's, and `--user`/`--group` (looked up now, so a bad one leaves nothing
+//!    behind); look the VRF up over rtnetlink: it must exist, be a VRF, and be up;
 //! 2. prepare the VRF's cgroup: find cgroup2 (mounting it in a private mount namespace when it is
-//!    hidden), create the VRF's group, and make sure it carries the sock-create hook that binds every new
-//!    AF_INET/AF_INET6 socket to the VRF's ifindex;
+//!    hidden), refuse a `--user` who may write a `cgroup.procs` above it (and could move out), create the
+//!    VRF's group, and make sure it carries the sock-create hook that binds every new AF_INET/AF_INET6
+//!    socket to the VRF's ifindex, and the egress guard that lets packets leave only through the VRF's
+//!    own devices;
 //! 3. join the group: from here on, every socket this process and its children create is the VRF's;
-//! 4. show the VRF's own resolv.conf as `/etc/resolv.conf` (a private mount namespace);
+//!    a socket made now proves it (or the VRF was re-created meanwhile: the hook is made for the new
+//!    ifindex; or the kernel does not run the hook: refused);
+//! 4. show the VRF's own resolv.conf as `/etc/resolv.conf` (a private mount namespace; a warning when it
+//!    cannot be mounted there);
 //! 5. drop privileges, so that the command cannot leave the VRF;
 //! 6. exec the command in place.
 //!
@@ -19,10 +25,14 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use anyhow::{Result, anyhow, bail};
+use nix::sys::socket::{AddressFamily, SockFlag, SockType, socket};
 use vrf_socket::Vrf;
 
 use crate::bpf::{self, Attach};
 use crate::cli::RunArgs;
+use crate::egress::{self, Guard};
+use crate::identity::Target;
+use crate::namespace::ResolvConf;
 use crate::{EXIT_FAILURE, cgroup, exec, namespace};
 
 /// Runs `args.command` inside `args.vrf`. Returns only when that failed, with the exit status that says
@@ -42,28 +52,156 @@ fn run(args: &RunArgs) -> Result<exec::ExecError> {
     let Some(name) = args.vrf.as_deref() else {
         bail!("no VRF given (vrf-exec VRF COMMAND [ARGS]…)");
     };
-    // 1. The VRF.
+    // 1. The names, the user, the VRF.
+    cgroup::check_name(name)?;
+    let target = Target::resolve(args.user.as_deref(), args.group.as_deref())?;
     let vrf = look_up(name)?;
-    // 2. Its cgroup, carrying the hook.
+    // 2. Its cgroup, carrying the hook; none above it that the user could move to.
     let mount = namespace::ensure_cgroup2()?;
     let dir = cgroup::vrf_dir(&mount, vrf.as_ref().map_or("", Vrf::name))?;
-    let hook = prepare_cgroup(&dir, vrf.as_ref().map(Vrf::index)).map_err(launch_error)?;
-    // 3. Into it.
+    let confine = |made: bool| match (&target, &vrf) {
+        (Some(t), Some(v)) => refuse_escape(&mount, &dir, t, v, made),
+        _ => Ok(()),
+    };
+    confine(false)?;
+    let mut hook = prepare_cgroup(&dir, vrf.as_ref().map(Vrf::index)).map_err(launch_error)?;
+    // Again, now that the groups exist: one made meanwhile by someone else is seen too.
+    confine(true)?;
+    // 3. Into it, proven by a socket.
     cgroup::join(&dir)
         .map_err(|e| privilege_hint(e, format!("cannot join cgroup {}", dir.display())))?;
+    let vrf = confirm_binding(name, vrf, &dir, &mut hook)?;
     // 4. The VRF's resolv.conf.
     let resolv = if args.no_vrf_resolv_conf || vrf.is_none() {
-        None
+        ResolvConf::Absent
     } else {
         namespace::use_vrf_resolv_conf(name)?
     };
-    if args.verbose {
-        tell(vrf.as_ref(), hook, &dir, resolv.as_deref());
+    if let ResolvConf::NotShown { conf, why } = &resolv {
+        eprintln!(
+            "vrf-exec: warning: {conf} is not shown as /etc/resolv.conf: {why}; the command runs \
+             without the VRF's name servers"
+        );
     }
-    // 5. Privileges.
-    exec::drop_privileges(args.user.as_deref(), args.group.as_deref())?;
+    if args.verbose {
+        tell(vrf.as_ref(), hook, &dir, &resolv);
+    }
+    // 5. Privileges, and the variables `runuser -u` sets.
+    let env = match &target {
+        Some(t) => {
+            exec::drop_privileges(t)?;
+            (!args.preserve_env).then(|| exec::environment_with(&t.login_env()))
+        }
+        None => None,
+    };
     // 6. The command.
-    Ok(exec::exec(&args.command))
+    Ok(exec::exec(&args.command, env.as_deref()))
+}
+
+/// Fails when `target` may write a `cgroup.procs` above `dir` (VRF `vrf`'s group): its command could
+/// move itself there, out of the VRF. `made`: the groups have been created (the second look).
+fn refuse_escape(mount: &Path, dir: &Path, target: &Target, vrf: &Vrf, made: bool) -> Result<()> {
+    let found = cgroup::writable_ancestor(mount, dir, |m| target.may_write(m)).map_err(|e| {
+        anyhow!(
+            "checking the cgroups above {} for --user {}: {e}",
+            dir.display(),
+            target.user.name
+        )
+    })?;
+    let Some(procs) = found else { return Ok(()) };
+    let user = &target.user.name;
+    let when = if made {
+        " (made while vrf-exec ran)"
+    } else {
+        ""
+    };
+    bail!(
+        "--user {user} could leave VRF {vrf}: {} is writable by {user} (uid {}){when}, so the command \
+         could move itself there, out of {}; run vrf-exec from a cgroup {user} cannot write (e.g. \
+         `systemd-run --scope vrf-exec …` puts it in a new root-owned scope), or delegate nothing above \
+         it to {user}",
+        procs.display(),
+        target.user.uid,
+        dir.display()
+    )
+}
+
+/// How many times [`confirm_binding`] prepares the group again for a VRF re-created under its feet.
+const REBIND_ATTEMPTS: usize = 3;
+
+/// Proves the hook works for this process, now in cgroup `dir`: a socket made now must be bound to the
+/// VRF's ifindex (to none for the default VRF). When it is bound to another one, VRF `name` may have been
+/// deleted and re-created since it was looked up (a concurrent launch may even have attached the hook
+/// for an ifindex that is gone): it is looked up again and the group prepared for the ifindex of now,
+/// a few times at most. When the socket is not bound at all, the kernel did not run the hook: refused.
+/// Returns the VRF as it is now.
+fn confirm_binding(
+    name: &str,
+    mut vrf: Option<Vrf>,
+    dir: &Path,
+    hook: &mut Option<Hooks>,
+) -> Result<Option<Vrf>> {
+    for _ in 0..REBIND_ATTEMPTS {
+        let Some(bound) = probe_binding()? else {
+            return Ok(vrf); // No AF_INET/AF_INET6 socket can be made: nothing to bind.
+        };
+        let want = vrf.as_ref().map(Vrf::index);
+        if bound == want {
+            return Ok(vrf);
+        }
+        let (Some(v), Some(_)) = (&vrf, bound) else {
+            break;
+        };
+        let now = look_up(name)?.ok_or_else(|| anyhow!("VRF {name} is gone"))?;
+        if now.index() == v.index() {
+            break;
+        }
+        *hook = prepare_cgroup(dir, Some(now.index())).map_err(launch_error)?;
+        vrf = Some(now);
+    }
+    let got = probe_binding()?.flatten();
+    let (want, why) = match (&vrf, got) {
+        (Some(v), None) => (
+            format!("VRF {name} (ifindex {})", v.index()),
+            "the kernel did not run the VRF's sock-create hook for this process (a cgroup-v1 \
+             net_cls/net_prio hierarchy in use turns cgroup-v2 socket hooks off on Linux before 5.15; \
+             see `vrf-exec check`)",
+        ),
+        (Some(v), Some(_)) => (
+            format!("VRF {name} (ifindex {})", v.index()),
+            "another sock-create program re-binds it (one attached with BPF_F_ALLOW_MULTI to a cgroup \
+             above runs after the VRF's hook: see `bpftool cgroup tree`), or the VRF keeps being \
+             re-created",
+        ),
+        (None, _) => (
+            "no device (the default VRF)".into(),
+            "a sock-create program on a cgroup above it binds it",
+        ),
+    };
+    let got = got.map_or("not bound to any device".into(), |i| {
+        format!("bound to ifindex {i}")
+    });
+    bail!(
+        "a socket made in cgroup {} is {got}, not to {want}: {why}; the command was not run",
+        dir.display()
+    )
+}
+
+/// The device a new AF_INET (else AF_INET6) socket of this process is bound to: `Some(None)` when
+/// unbound, `None` when neither family can be used.
+fn probe_binding() -> Result<Option<Option<NonZeroU32>>> {
+    for family in [AddressFamily::Inet, AddressFamily::Inet6] {
+        match socket(family, SockType::Datagram, SockFlag::SOCK_CLOEXEC, None) {
+            Ok(s) => {
+                let bound = vrf_socket::bound_index(&s)
+                    .map_err(|e| anyhow!("reading SO_BINDTOIFINDEX of a test socket: {e}"))?;
+                return Ok(Some(bound));
+            }
+            Err(nix::errno::Errno::EAFNOSUPPORT) => continue,
+            Err(e) => bail!("cannot make a test socket to check the VRF binding: {e}"),
+        }
+    }
+    Ok(None)
 }
 
 /// The VRF called `name`, up; `None` for `default`, the default VRF.
@@ -76,12 +214,13 @@ fn look_up(name: &str) -> Result<Option<Vrf>> {
 }
 
 /// Makes cgroup directory `dir` ready to join: creates it and, for a VRF (`ifindex`; `None` for the
-/// default VRF), makes sure it carries a hook that binds new sockets to `ifindex`. Says what it did to
-/// the hook. A launch prepares the VRF's cgroup with it, and `vrf-exec check` tries it.
+/// default VRF), makes sure it carries a hook that binds new sockets to `ifindex` and the egress guard
+/// for the VRF's devices. Says what it did to them. A launch prepares the VRF's cgroup with it, and
+/// `vrf-exec check` tries it.
 pub fn prepare_cgroup(
     dir: &Path,
     ifindex: Option<NonZeroU32>,
-) -> Result<Option<Attach>, PrepareError> {
+) -> Result<Option<Hooks>, PrepareError> {
     let failed = |step, error| PrepareError {
         step,
         dir: dir.to_path_buf(),
@@ -93,7 +232,23 @@ pub fn prepare_cgroup(
     };
     let cg = File::open(dir).map_err(|e| failed(Step::Open, e))?;
     let hook = bpf::ensure_attached(&cg, ifindex).map_err(|e| failed(Step::Attach, e))?;
-    Ok(Some(hook))
+    let guard = egress::ensure_guard(&cg, ifindex).map_err(|e| failed(Step::Guard, e))?;
+    Ok(Some(Hooks { hook, guard }))
+}
+
+/// What [`prepare_cgroup`] found or attached on a VRF's cgroup.
+#[derive(Debug, Clone)]
+pub struct Hooks {
+    /// The sock-create hook.
+    pub hook: Attach,
+    /// The egress guard.
+    pub guard: Guard,
+}
+
+impl std::fmt::Display for Hooks {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "hook {:?}, egress guard {}", self.hook, self.guard)
+    }
 }
 
 /// What [`prepare_cgroup`] was doing when it failed.
@@ -102,6 +257,7 @@ enum Step {
     Create,
     Open,
     Attach,
+    Guard,
 }
 
 /// A failure of [`prepare_cgroup`]: the step, the cgroup directory, and the system's error.
@@ -120,6 +276,7 @@ fn launch_error(e: PrepareError) -> anyhow::Error {
         Step::Create => privilege_hint(e.error, format!("cannot create cgroup {dir}")),
         Step::Open => anyhow!("opening {dir}: {}", e.error),
         Step::Attach => privilege_hint(e.error, format!("cannot attach the VRF hook to {dir}")),
+        Step::Guard => privilege_hint(e.error, format!("cannot attach the egress guard to {dir}")),
     }
 }
 
@@ -138,19 +295,18 @@ fn privilege_hint(e: io::Error, what: String) -> anyhow::Error {
 }
 
 /// `--verbose`: says on stderr which VRF, hook, cgroup and resolv.conf the command gets.
-fn tell(vrf: Option<&Vrf>, hook: Option<Attach>, dir: &Path, resolv: Option<&str>) {
-    let what = match (vrf, hook) {
+fn tell(vrf: Option<&Vrf>, hooks: Option<Hooks>, dir: &Path, resolv: &ResolvConf) {
+    let what = match (vrf, hooks) {
         (Some(v), Some(h)) => format!(
-            "VRF {} (ifindex {}, table {}), hook {:?}",
+            "VRF {} (ifindex {}, table {}), {h}",
             v.name(),
             v.index(),
             v.table(),
-            h
         ),
         _ => "the default VRF".to_string(),
     };
     eprintln!("vrf-exec: {what}, cgroup {}", dir.display());
-    if let Some(r) = resolv {
+    if let ResolvConf::Shown(r) = resolv {
         eprintln!("vrf-exec: /etc/resolv.conf is {r}");
     }
 }

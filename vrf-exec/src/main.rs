@@ -7,7 +7,9 @@ mod bpf;
 mod cgroup;
 mod check;
 mod cli;
+mod egress;
 mod exec;
+mod identity;
 mod launch;
 mod namespace;
 mod query;
@@ -23,6 +25,11 @@ use crate::cli::{Cli, Sub};
 const EXIT_FAILURE: u8 = 125;
 
 fn main() -> ExitCode {
+    // Before anything: an install that raised the caller's privileges runs nothing.
+    if let Err(e) = identity::refuse_raised_privileges() {
+        eprintln!("vrf-exec: {e:#}");
+        return ExitCode::from(EXIT_FAILURE);
+    }
     if let Some(args) = cli::plain_launch(std::env::args_os()) {
         return launch::launch(&args);
     }

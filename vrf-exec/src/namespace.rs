@@ -74,25 +74,66 @@ pub fn ensure_cgroup2() -> io::Result<PathBuf> {
     Ok(PathBuf::from(USUAL_CGROUP2))
 }
 
+/// What became of a VRF's own resolv.conf in a launch.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ResolvConf {
+    /// The VRF has none: the command sees the host's `/etc/resolv.conf`.
+    Absent,
+    /// Bind-mounted over `/etc/resolv.conf`.
+    Shown(String),
+    /// It exists but could not be mounted over `/etc/resolv.conf` (typically missing, or a dangling
+    /// symlink): the launch goes on without it, as `ip netns exec` goes on when a file of
+    /// `/etc/netns/NAME/` cannot be bound. `why` says what failed and how to fix it.
+    NotShown { conf: String, why: String },
+}
+
 /// If `/etc/vrf/<vrf>/resolv.conf` exists, gives the process a private mount namespace in which it is
 /// bind-mounted over `/etc/resolv.conf`, so that unmodified programs resolve names with the VRF's name
-/// servers. Returns the file used, if any.
-pub fn use_vrf_resolv_conf(vrf: &str) -> Result<Option<String>> {
+/// servers. Only a failure to make the namespace is an error; a failed bind mount is reported as
+/// [`ResolvConf::NotShown`].
+pub fn use_vrf_resolv_conf(vrf: &str) -> Result<ResolvConf> {
     let conf = vrf_socket::paths::vrf_resolv_conf(vrf);
     if !conf.is_file() {
-        return Ok(None);
+        return Ok(ResolvConf::Absent);
     }
     let conf = conf.display().to_string();
     private_mount_namespace().context("a private mount namespace for the VRF's resolv.conf")?;
-    mount(
+    match mount(
         Some(conf.as_str()),
-        "/etc/resolv.conf",
+        ETC_RESOLV_CONF,
         None::<&str>,
         MsFlags::MS_BIND,
         None::<&str>,
-    )
-    .with_context(|| format!("bind-mounting {conf} over /etc/resolv.conf"))?;
-    Ok(Some(conf))
+    ) {
+        Ok(()) => Ok(ResolvConf::Shown(conf)),
+        Err(e) => Ok(ResolvConf::NotShown {
+            why: format!(
+                "bind-mounting it over {ETC_RESOLV_CONF} failed: {e}{}",
+                target_state()
+            ),
+            conf,
+        }),
+    }
+}
+
+const ETC_RESOLV_CONF: &str = "/etc/resolv.conf";
+
+/// Why `/etc/resolv.conf` cannot be a mount point, and the fix, when it is missing or dangling.
+fn target_state() -> String {
+    match fs::symlink_metadata(ETC_RESOLV_CONF) {
+        Err(_) => format!(
+            " ({ETC_RESOLV_CONF} does not exist: create it, e.g. `touch {ETC_RESOLV_CONF}`)"
+        ),
+        Ok(m) if m.file_type().is_symlink() && fs::metadata(ETC_RESOLV_CONF).is_err() => {
+            let to = fs::read_link(ETC_RESOLV_CONF)
+                .map(|p| p.display().to_string())
+                .unwrap_or_default();
+            format!(
+                " ({ETC_RESOLV_CONF} is a symlink to {to}, which does not exist: start what makes it, or replace the link with a file)"
+            )
+        }
+        Ok(_) => String::new(),
+    }
 }
 
 /// Gives this process a mount namespace of its own whose mounts do not propagate back to the one it

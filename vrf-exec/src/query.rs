@@ -23,9 +23,11 @@ pub fn identify(pid: Option<u32>, json: bool) -> Result<()> {
     Ok(())
 }
 
-/// `vrf-exec pids VRF [--json]`: the processes in VRF `vrf`, with their command names.
+/// `vrf-exec pids VRF [--json]`: the processes in VRF `vrf`, with their command names. Fails, as `ip
+/// vrf pids` does, when there is no such VRF.
 pub fn pids(vrf: &str, json: bool) -> Result<()> {
     cgroup::check_name(vrf)?;
+    Vrf::by_name(vrf)?;
     let pids = cgroup::pids(&namespace::ensure_cgroup2()?, vrf)?;
     if json {
         let list: Vec<_> = pids

@@ -13,10 +13,19 @@ const BPF_PROG_GET_FD_BY_ID: libc::c_int = 13;
 const BPF_OBJ_GET_INFO_BY_FD: libc::c_int = 15;
 const BPF_PROG_QUERY: libc::c_int = 16;
 
+/// `BPF_PROG_TYPE_CGROUP_SKB`: a verdict on each packet of a cgroup's sockets.
+pub const PROG_TYPE_CGROUP_SKB: u32 = 8;
 /// `BPF_PROG_TYPE_CGROUP_SOCK`.
 pub const PROG_TYPE_CGROUP_SOCK: u32 = 9;
+/// `BPF_CGROUP_INET_EGRESS`: runs on every IPv4/IPv6 packet a socket of the cgroup sends, once its output
+/// device is chosen.
+pub const CGROUP_INET_EGRESS: u32 = 1;
 /// `BPF_CGROUP_INET_SOCK_CREATE`: runs when a process of the cgroup creates an AF_INET/AF_INET6 socket.
 pub const CGROUP_INET_SOCK_CREATE: u32 = 2;
+/// `BPF_F_ALLOW_OVERRIDE`: an attach flag; a cgroup below may attach its own program, which runs instead.
+pub const F_ALLOW_OVERRIDE: u32 = 1;
+/// `BPF_F_ALLOW_MULTI`: an attach flag; several programs per cgroup, all of which run.
+pub const F_ALLOW_MULTI: u32 = 2;
 
 /// One eBPF instruction (`struct bpf_insn`).
 #[repr(C)]
@@ -103,12 +112,23 @@ struct ProgInfoRaw {
 }
 
 /// What vrf-exec reads of a loaded program.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct ProgInfo {
     pub prog_type: u32,
     pub name: String,
+    /// The kernel's SHA-1 (first 8 bytes) over the whole instruction sequence as it was loaded.
+    pub tag: [u8; 8],
     /// The instructions as the verifier rewrote them; empty when the kernel does not show them to us.
     pub xlated: Vec<Insn>,
+}
+
+/// The programs attached directly to a cgroup for one attach type, and how they were attached.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Attached {
+    /// The attach flags of that cgroup and type (`F_ALLOW_OVERRIDE`, `F_ALLOW_MULTI`, or 0).
+    pub flags: u32,
+    /// Their ids, in the order they run (at most 64 reported).
+    pub ids: Vec<u32>,
 }
 
 /// Calls bpf(2) with `attr`, which must be one of the `#[repr(C)]` attribute structs above.
@@ -177,9 +197,10 @@ pub fn prog_attach(
     bpf(BPF_PROG_ATTACH, &mut attr).map(drop)
 }
 
-/// `BPF_PROG_QUERY`: the ids of the programs attached directly to cgroup `cgroup` (at most 8 reported).
-pub fn prog_query(cgroup: BorrowedFd<'_>, attach_type: u32) -> io::Result<Vec<u32>> {
-    let mut ids = [0u32; 8];
+/// `BPF_PROG_QUERY`: the programs attached directly to cgroup `cgroup` for `attach_type`, and their
+/// attach flags. A cgroup holds at most 64 per type (`BPF_CGROUP_MAX_PROGS`), so all are reported.
+pub fn prog_query(cgroup: BorrowedFd<'_>, attach_type: u32) -> io::Result<Attached> {
+    let mut ids = [0u32; 64];
     let mut attr = ProgQuery {
         target_fd: cgroup.as_raw_fd() as u32,
         attach_type,
@@ -187,12 +208,16 @@ pub fn prog_query(cgroup: BorrowedFd<'_>, attach_type: u32) -> io::Result<Vec<u3
         prog_cnt: ids.len() as u32,
         ..Default::default()
     };
-    match bpf(BPF_PROG_QUERY, &mut attr) {
-        Ok(_) => Ok(ids[..(attr.prog_cnt as usize).min(ids.len())].to_vec()),
-        // More than 8 attached (BPF_F_ALLOW_MULTI): report the first 8.
-        Err(e) if e.raw_os_error() == Some(libc::ENOSPC) => Ok(ids.to_vec()),
-        Err(e) => Err(e),
-    }
+    let count = match bpf(BPF_PROG_QUERY, &mut attr) {
+        Ok(_) => (attr.prog_cnt as usize).min(ids.len()),
+        // More attached than the buffer holds: report what it holds.
+        Err(e) if e.raw_os_error() == Some(libc::ENOSPC) => ids.len(),
+        Err(e) => return Err(e),
+    };
+    Ok(Attached {
+        flags: attr.attach_flags,
+        ids: ids[..count].to_vec(),
+    })
 }
 
 /// `BPF_PROG_GET_FD_BY_ID`.
@@ -204,28 +229,22 @@ pub fn prog_fd_by_id(id: u32) -> io::Result<OwnedFd> {
     bpf(BPF_PROG_GET_FD_BY_ID, &mut attr).map(owned_fd)
 }
 
-/// `BPF_OBJ_GET_INFO_BY_FD` for a program, with its translated instructions when the kernel allows it.
+/// `BPF_OBJ_GET_INFO_BY_FD` for a program: its type, name, tag and, when the kernel shows them to us, all
+/// of its translated instructions.
 pub fn prog_info(prog: BorrowedFd<'_>) -> io::Result<ProgInfo> {
-    let mut insns = vec![Insn::default(); 64];
-    let mut raw = ProgInfoRaw {
-        xlated_prog_len: (insns.len() * mem::size_of::<Insn>()) as u32,
-        xlated_prog_insns: insns.as_mut_ptr() as u64,
-        ..Default::default()
-    };
-    let mut attr = InfoByFd {
-        bpf_fd: prog.as_raw_fd() as u32,
-        info_len: mem::size_of::<ProgInfoRaw>() as u32,
-        info: &mut raw as *mut ProgInfoRaw as u64,
-    };
-    bpf(BPF_OBJ_GET_INFO_BY_FD, &mut attr)?;
-    // The kernel reports the full length even when it copied less (or nothing: no CAP_SYS_ADMIN, or
-    // kptr_restrict); only a program that fit, and was copied, is read.
-    let copied = (raw.xlated_prog_len as usize) / mem::size_of::<Insn>();
-    insns.truncate(if raw.xlated_prog_insns == 0 || copied > insns.len() {
-        0
-    } else {
-        copied
-    });
+    // The first call says how long the translated program is, the second copies it.
+    let mut raw = info_by_fd(prog, &mut [])?;
+    let len = raw.xlated_prog_len as usize / mem::size_of::<Insn>();
+    let mut insns = vec![Insn::default(); len];
+    if len > 0 {
+        raw = info_by_fd(prog, &mut insns)?;
+        // The kernel reports the full length even when it copied nothing (no CAP_SYS_ADMIN, or
+        // kptr_restrict), and the program cannot change between the calls: use only a complete copy.
+        let copied = raw.xlated_prog_len as usize / mem::size_of::<Insn>();
+        if raw.xlated_prog_insns == 0 || copied != len {
+            insns.clear();
+        }
+    }
     let end = raw
         .name
         .iter()
@@ -234,6 +253,27 @@ pub fn prog_info(prog: BorrowedFd<'_>) -> io::Result<ProgInfo> {
     Ok(ProgInfo {
         prog_type: raw.prog_type,
         name: String::from_utf8_lossy(&raw.name[..end]).into_owned(),
+        tag: raw.tag,
         xlated: insns,
     })
+}
+
+/// One `BPF_OBJ_GET_INFO_BY_FD` call, asking for the translated instructions in `insns`.
+fn info_by_fd(prog: BorrowedFd<'_>, insns: &mut [Insn]) -> io::Result<ProgInfoRaw> {
+    let mut raw = ProgInfoRaw {
+        xlated_prog_len: mem::size_of_val(insns) as u32,
+        xlated_prog_insns: if insns.is_empty() {
+            0
+        } else {
+            insns.as_mut_ptr() as u64
+        },
+        ..Default::default()
+    };
+    let mut attr = InfoByFd {
+        bpf_fd: prog.as_raw_fd() as u32,
+        info_len: mem::size_of::<ProgInfoRaw>() as u32,
+        info: &mut raw as *mut ProgInfoRaw as u64,
+    };
+    bpf(BPF_OBJ_GET_INFO_BY_FD, &mut attr)?;
+    Ok(raw)
 }

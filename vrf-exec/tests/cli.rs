@@ -81,3 +81,47 @@ fn identify_outside_any_vrf_prints_nothing() {
     assert_eq!(code, Some(0));
     assert!(out.starts_with("{\"pid\":1,"), "{out}");
 }
+
+/// `check` says whether this kernel can make VRFs, and fails when it cannot: checked against trying it
+/// (as root, in a scratch network namespace) where that is possible.
+#[test]
+fn check_tells_whether_the_kernel_supports_vrfs() {
+    let (code, out, err) = vrf_exec(&["check"]);
+    let line = out
+        .lines()
+        .find(|l| l.contains("VRF support") || l.contains("no VRF support"))
+        .unwrap_or_else(|| panic!("no VRF support line:\n{out}{err}"));
+    let says_yes = line.starts_with("ok");
+    if !says_yes {
+        assert!(line.contains("CONFIG_NET_VRF"), "{line}");
+        assert_eq!(code, Some(1), "a failed check exits 1:\n{out}");
+    }
+    let is_root = std::fs::read_to_string("/proc/self/status")
+        .is_ok_and(|s| s.lines().any(|l| l.starts_with("Uid:\t0\t")));
+    if is_root {
+        let tried = Command::new("unshare")
+            .args([
+                "--net", "ip", "link", "add", "probe0", "type", "vrf", "table", "1",
+            ])
+            .output()
+            .expect("run unshare");
+        assert_eq!(
+            says_yes,
+            tried.status.success(),
+            "check says {line:?}, but making a VRF {}: {}",
+            if tried.status.success() {
+                "works"
+            } else {
+                "fails"
+            },
+            String::from_utf8_lossy(&tried.stderr)
+        );
+    }
+}
+
+#[test]
+fn pids_of_a_missing_vrf_fails() {
+    let (code, out, err) = vrf_exec(&["pids", "nosuchvrf0"]);
+    assert_eq!((code, out.as_str()), (Some(1), ""), "{err}");
+    assert!(err.contains("\"nosuchvrf0\" not found"), "{err}");
+}

@@ -27,7 +27,7 @@ use std::ops::Bound;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Barrier};
 use std::thread::JoinHandle;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use anyhow::{Context, Result, anyhow, bail, ensure};
 use vrf_lab::bench::median;
@@ -234,38 +234,9 @@ fn client_socket(to: SocketAddr) -> Result<UdpSocket> {
 /// One load client: keeps `WINDOW` datagrams in flight; returns the replies counted after the warm-up,
 /// and how many times its window ran dry.
 fn client(sock: &UdpSocket, secs: Duration) -> Result<(u64, u64)> {
-    let payload = [0x5au8; PAYLOAD];
-    let mut buf = [0u8; 2048];
-    let start = Instant::now();
-    let (counting, end) = (start + WARMUP, start + WARMUP + secs);
-    let (mut in_flight, mut counted, mut stalls) = (0, 0u64, 0u64);
-    loop {
-        while in_flight < WINDOW {
-            sock.send(&payload).context("sending")?;
-            in_flight += 1;
-        }
-        match sock.recv(&mut buf) {
-            Ok(n) => {
-                in_flight -= 1;
-                let now = Instant::now();
-                if now >= end {
-                    return Ok((counted, stalls));
-                }
-                if now >= counting && n == PAYLOAD {
-                    counted += 1;
-                }
-            }
-            Err(e) if is_timeout(&e) => {
-                if Instant::now() >= end {
-                    return Ok((counted, stalls));
-                }
-                // Late replies after this are taken as part of the new window.
-                in_flight = 0;
-                stalls += 1;
-            }
-            Err(e) => return Err(anyhow::Error::new(e).context("receiving")),
-        }
-    }
+    let load = vrf_lab::bench::udp_echo_load(sock, WINDOW, PAYLOAD, WARMUP, secs)
+        .context("the load client")?;
+    Ok((load.replies, load.stalls))
 }
 
 fn is_timeout(e: &io::Error) -> bool {

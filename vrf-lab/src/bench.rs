@@ -157,6 +157,65 @@ pub fn median_by<T>(samples: &[T], key: impl Fn(&T) -> f64) -> f64 {
     median(&samples.iter().map(key).collect::<Vec<_>>())
 }
 
+/// What [`udp_echo_load`] counted.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct EchoLoad {
+    /// Replies received after the warm-up.
+    pub replies: u64,
+    /// Times the window ran dry (no reply within the read timeout) and was refilled.
+    pub stalls: u64,
+}
+
+/// Loads a UDP echo server through `sock`, a socket connected to it whose read timeout says how long a
+/// window may go unanswered: keeps `window` datagrams of `payload` bytes in flight (one more sent for
+/// each reply; the whole window again when nothing came back in time), for `warmup` and then `secs`, and
+/// counts the full-size replies after the warm-up.
+pub fn udp_echo_load(
+    sock: &std::net::UdpSocket,
+    window: usize,
+    payload: usize,
+    warmup: std::time::Duration,
+    secs: std::time::Duration,
+) -> std::io::Result<EchoLoad> {
+    let data = vec![0x5au8; payload];
+    let mut buf = vec![0u8; payload.max(2048)];
+    let start = std::time::Instant::now();
+    let (counting, end) = (start + warmup, start + warmup + secs);
+    let (mut in_flight, mut load) = (0, EchoLoad::default());
+    loop {
+        while in_flight < window {
+            sock.send(&data)?;
+            in_flight += 1;
+        }
+        match sock.recv(&mut buf) {
+            Ok(n) => {
+                in_flight -= 1;
+                let now = std::time::Instant::now();
+                if now >= end {
+                    return Ok(load);
+                }
+                if now >= counting && n == payload {
+                    load.replies += 1;
+                }
+            }
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+                ) =>
+            {
+                if std::time::Instant::now() >= end {
+                    return Ok(load);
+                }
+                // Late replies after this are taken as part of the new window.
+                in_flight = 0;
+                load.stalls += 1;
+            }
+            Err(e) => return Err(e),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

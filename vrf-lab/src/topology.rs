@@ -10,6 +10,9 @@
 //!
 //! A packet sent in the wrong VRF reaches the wrong peer, and is caught: each peer has its own TTL / hop
 //! limit in its replies and its own ICMP counters. The default VRF of the router has no route to either.
+//! Each VRF's table ends in `unreachable default` routes (IPv4 and IPv6, metric [`CLOSING_METRIC`]), so
+//! a lookup with no route in the VRF fails there; [`Topology::outside`] adds a host only the default VRF
+//! reaches.
 //! Every [`Topology::new`] uses fresh names, so tests can build topologies in parallel; dropping it
 //! deletes the namespaces and everything in them.
 
@@ -128,6 +131,11 @@ impl Topology {
             router.extend([
                 format!("link add {vrf} type vrf table {}", s.table),
                 format!("link set {vrf} up"),
+                // Close the VRF's table, as the kernel's VRF documentation says: a lookup with no route
+                // in the VRF ends here instead of falling through to the main table (the default VRF).
+                // (`default` would be IPv4 in a batch, which takes no -6: `::/0` for IPv6.)
+                format!("route add vrf {vrf} unreachable default metric {CLOSING_METRIC}"),
+                format!("route add vrf {vrf} unreachable ::/0 metric {CLOSING_METRIC}"),
                 format!(
                     "link add {dev} type veth peer name eth0 netns {}",
                     s.peer_ns
@@ -188,6 +196,64 @@ impl Topology {
     /// Runs `program args…` in the router namespace and returns how it went (any exit status).
     pub fn router_run<S: AsRef<OsStr>>(&self, program: &str, args: &[S]) -> Result<Run> {
         cmd::run(&mut self.router_cmd(program, args))
+    }
+}
+
+/// The metric of the `unreachable default` route that closes each VRF's table (the highest there is).
+pub const CLOSING_METRIC: &str = "4278198272";
+
+/// Where the outside neighbour of [`Topology::outside`] is, from the router's default VRF.
+pub const OUTSIDE_V4: &str = "10.77.0.2";
+/// The IPv6 address of the outside neighbour.
+pub const OUTSIDE_V6: &str = "fd00:77::2";
+
+/// A host that only the router's **default VRF** reaches: namespace `<router>-out`, linked by veth
+/// (`<dev>` on the router, in no VRF, 10.77.0.1/24 and fd00:77::1/64) to its `eth0` (10.77.0.2,
+/// fd00:77::2). What a packet that leaves a VRF reaches. Deleted on drop.
+#[derive(Debug)]
+pub struct Outside {
+    /// Its network namespace.
+    pub ns: String,
+    /// The router's device towards it, in the default VRF.
+    pub dev: String,
+}
+
+impl Topology {
+    /// Adds an [`Outside`] host to the router's default VRF.
+    pub fn outside(&self) -> Result<Outside> {
+        let r = &self.router_ns;
+        let out = Outside {
+            ns: format!("{r}-out"),
+            dev: format!(
+                "vo{}",
+                r.trim_start_matches("vl").trim_end_matches("-router")
+            ),
+        };
+        // Three `ip` processes: the namespace, the router's end, the outside end.
+        ip_batch(None, &[format!("netns add {}", out.ns)])?;
+        let end = |dev: &str, v4: &str, v6: &str| {
+            [
+                format!("addr add {v4}/24 dev {dev}"),
+                format!("addr add {v6}/64 dev {dev} nodad"),
+                format!("link set {dev} up"),
+            ]
+        };
+        let mut router = vec![format!(
+            "link add {} type veth peer name eth0 netns {}",
+            out.dev, out.ns
+        )];
+        router.extend(end(&out.dev, "10.77.0.1", "fd00:77::1"));
+        let mut outside = vec!["link set lo up".to_string()];
+        outside.extend(end("eth0", OUTSIDE_V4, OUTSIDE_V6));
+        ip_batch(Some(r), &router)?;
+        ip_batch(Some(&out.ns), &outside)?;
+        Ok(out)
+    }
+}
+
+impl Drop for Outside {
+    fn drop(&mut self) {
+        let _ = cmd::run(Command::new("ip").args(["netns", "del", &self.ns]));
     }
 }
 

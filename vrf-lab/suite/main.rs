@@ -5,12 +5,16 @@
 mod basics;
 mod curl;
 mod dns;
+mod escape;
 mod exec;
+mod exec_churn;
+mod exec_hardening;
 mod harness;
 mod http;
 mod ping;
 mod socket_tools;
 mod sockets;
+mod tables;
 
 fn main() -> std::process::ExitCode {
     let tests = [
@@ -19,10 +23,14 @@ fn main() -> std::process::ExitCode {
         sockets::TESTS,
         socket_tools::TESTS,
         exec::TESTS,
+        escape::TESTS,
+        exec_hardening::TESTS,
+        exec_churn::TESTS,
         ping::TESTS,
         dns::TESTS,
         http::TESTS,
         curl::TESTS,
+        tables::TESTS,
     ]
     .concat();
     vrf_lab::harness::main(&tests)

@@ -11,8 +11,13 @@ use std::fmt;
 use std::num::NonZeroU32;
 
 use crate::error::VrfError;
+use crate::family::AddressFamily;
 use crate::name::validate_name;
 use crate::netlink::{self, LinkDesc, Query};
+
+/// The metric the kernel's VRF documentation gives a table's closing `unreachable default` route: the
+/// highest there is, so any other default route wins.
+const LAST_METRIC: u32 = 4278198272;
 
 /// A VRF device (`ip link add NAME type vrf table N`), as the kernel described it at lookup time.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -142,6 +147,56 @@ impl Vrf {
                 })
             })
             .collect())
+    }
+
+    /// The address families in which lookups in this VRF can fall through to the default VRF: those
+    /// whose table has no default route (of any type but `throw`).
+    ///
+    /// The kernel consults a VRF's table through the l3mdev FIB rule (`ip rule`, preference 1000). When
+    /// the table has no route for a destination, the lookup goes on with the next rules, `main` among
+    /// them: a socket bound to the VRF then reaches what the default VRF routes to. The kernel's VRF
+    /// documentation closes the table with an `unreachable default` route of the highest metric, which
+    /// [`Vrf::default_route_fix`] spells out. One `RTM_GETROUTE` dump per family, of this table only on
+    /// Linux 4.20 and later.
+    ///
+    /// ```no_run
+    /// let blue = vrf_socket::Vrf::by_name("blue")?;
+    /// for family in blue.missing_default_routes()? {
+    ///     eprintln!("VRF {blue} leaks {family} to the default VRF: {}", blue.default_route_fix(family));
+    /// }
+    /// # Ok::<(), vrf_socket::VrfError>(())
+    /// ```
+    pub fn missing_default_routes(&self) -> Result<Vec<AddressFamily>, VrfError> {
+        let mut missing = Vec::new();
+        for family in [AddressFamily::Ipv4, AddressFamily::Ipv6] {
+            let routes = netlink::get_routes(self.table, family.is_ipv6()).map_err(|e| {
+                VrfError::Io(std::io::Error::new(
+                    e.kind(),
+                    format!(
+                        "reading the {family} routes of VRF {self} (table {}): {e}",
+                        self.table
+                    ),
+                ))
+            })?;
+            if !routes.iter().any(|r| r.prefix_len == 0 && !r.throw) {
+                missing.push(family);
+            }
+        }
+        Ok(missing)
+    }
+
+    /// The command that closes this VRF's table for `family` with an `unreachable default` route of the
+    /// highest metric, so no lookup in the VRF falls through to the default VRF:
+    /// `ip route add vrf blue unreachable default metric 4278198272` (`ip -6 …` for IPv6).
+    pub fn default_route_fix(&self, family: AddressFamily) -> String {
+        let ip = match family {
+            AddressFamily::Ipv4 => "ip",
+            AddressFamily::Ipv6 => "ip -6",
+        };
+        format!(
+            "{ip} route add vrf {} unreachable default metric {LAST_METRIC}",
+            self.name
+        )
     }
 
     /// Fails with [`VrfError::Down`] unless the VRF is administratively up.

@@ -115,6 +115,9 @@ impl ResolvConf {
                     let mut list = Vec::new();
                     for d in &args {
                         match Name::from_str(d) {
+                            Ok(name) if name.is_root() => {
+                                warn(format!("{d:?} is the root, not a search domain: skipped"))
+                            }
                             Ok(_) => list.push(d.trim_end_matches('.').to_string()),
                             Err(e) => warn(format!("{d:?} is not a domain name ({e}): skipped")),
                         }
@@ -230,6 +233,17 @@ mod tests {
         assert!(c.warnings[3].reason.contains("more than 3"));
         assert!(c.warnings[4].to_string().contains("attempts:x"));
         assert!(c.warnings[5].reason.contains("unknown keyword"));
+    }
+
+    /// Found by the `resolv_conf` fuzz target: `domain .` put an empty domain in the search list.
+    #[test]
+    fn the_root_is_no_search_domain() {
+        let c = ResolvConf::parse("domain .\n");
+        assert!(c.search.is_empty(), "{:?}", c.search);
+        assert_eq!(c.warnings.len(), 1);
+        assert!(c.warnings[0].reason.contains("root"), "{}", c.warnings[0]);
+        let c = ResolvConf::parse("search . a.example\n");
+        assert_eq!(c.search, ["a.example"]);
     }
 
     #[test]

@@ -1,0 +1,36 @@
+#!/usr/bin/env bash
+# Runs every fuzz target of the workspace for SECONDS each (default 60) with cargo-fuzz (libFuzzer and
+# AddressSanitizer, on the stable toolchain through RUSTC_BOOTSTRAP=1), and prints the executions of each.
+# A crash stops the script with libFuzzer's report and the input saved under <crate>/fuzz/artifacts/.
+#   scripts/fuzz.sh [SECONDS] [TARGET…]     e.g. scripts/fuzz.sh 600 cmsg_decode
+# CI runs a smoke of each target (scripts/test-all.sh: a few seconds each).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+export PATH="$HOME/.cargo/bin:$PATH"
+export RUSTC_BOOTSTRAP=1
+seconds=${1:-60}
+shift || true
+if ! cargo fuzz --version >/dev/null 2>&1; then
+  echo "fuzz: cargo-fuzz is missing: cargo install cargo-fuzz --locked (scripts/install-deps.sh does it)" >&2
+  exit 1
+fi
+for dir in */fuzz; do
+  crate=${dir%/fuzz}
+  for target in $(cd "$crate" && cargo fuzz list); do
+    if [ $# -gt 0 ] && [[ " $* " != *" $target "* ]]; then
+      continue
+    fi
+    mkdir -p "$dir/corpus/$target"
+    log=$(mktemp)
+    if ! (cd "$crate" && cargo fuzz run "$target" "fuzz/corpus/$target" -- \
+          -max_total_time="$seconds" -print_final_stats=1 >"$log" 2>&1); then
+      tail -n 60 "$log" >&2
+      echo "fuzz: $crate/$target FAILED (input saved under $dir/artifacts/$target/)" >&2
+      rm -f "$log"
+      exit 1
+    fi
+    runs=$(sed -n 's/^stat::number_of_executed_units: *//p' "$log" | tail -n1)
+    echo "fuzz: $crate/$target: ${runs:-?} executions in ${seconds} s, no crash"
+    rm -f "$log"
+  done
+done
