@@ -61,20 +61,51 @@ pub fn line_of(cmd: &Command) -> String {
 /// Runs `cmd` to completion with stdin closed, capturing both streams.
 pub fn run(cmd: &mut Command) -> Result<Run> {
     let line = line_of(cmd);
-    let Output {
-        status,
-        stdout,
-        stderr,
-    } = cmd
+    let _traced = Traced::start(&line);
+    let output = cmd
         .stdin(Stdio::null())
         .output()
         .with_context(|| format!("cannot start `{line}`"))?;
-    Ok(Run {
-        line,
-        code: status.code(),
-        stdout: String::from_utf8_lossy(&stdout).into_owned(),
-        stderr: String::from_utf8_lossy(&stderr).into_owned(),
-    })
+    Ok(Run::of(line, output))
+}
+
+/// Runs `cmd` to completion with `input` on its stdin, capturing both streams.
+pub fn run_with_input(cmd: &mut Command, input: &[u8]) -> Result<Run> {
+    use std::io::Write;
+    let line = line_of(cmd);
+    let _traced = Traced::start(&line);
+    let mut child = cmd
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .with_context(|| format!("cannot start `{line}`"))?;
+    let mut stdin = child.stdin.take().context("stdin")?;
+    let input = input.to_vec();
+    // Written from a thread, so that a command whose output fills its pipe first cannot block us both.
+    let writer = std::thread::spawn(move || stdin.write_all(&input));
+    let output = child
+        .wait_with_output()
+        .with_context(|| format!("waiting for `{line}`"))?;
+    // A command that exits without reading all of its input is judged by its exit status.
+    let _ = writer.join();
+    Ok(Run::of(line, output))
+}
+
+impl Run {
+    fn of(line: String, output: Output) -> Run {
+        let Output {
+            status,
+            stdout,
+            stderr,
+        } = output;
+        Run {
+            line,
+            code: status.code(),
+            stdout: String::from_utf8_lossy(&stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&stderr).into_owned(),
+        }
+    }
 }
 
 /// Runs `cmd` like [`run`] and also returns its peak memory: the maximum resident set size in KiB of
@@ -156,6 +187,26 @@ fn is_executable(p: &std::path::Path) -> bool {
         .unwrap_or(false)
 }
 
+/// With `VRF_LAB_TRACE=1`, [`run`] prints how long each command took when it ends (`TRACE 1.23 s ip …`):
+/// where a slow lab test spends its time.
+struct Traced(Option<(std::time::Instant, String)>);
+
+impl Traced {
+    fn start(line: &str) -> Traced {
+        static ON: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+        let on = *ON.get_or_init(|| std::env::var_os("VRF_LAB_TRACE").is_some_and(|v| v == "1"));
+        Traced(on.then(|| (std::time::Instant::now(), line.to_string())))
+    }
+}
+
+impl Drop for Traced {
+    fn drop(&mut self) {
+        if let Some((start, line)) = &self.0 {
+            eprintln!("TRACE {:.2} s {line}", start.elapsed().as_secs_f64());
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -177,5 +228,15 @@ mod tests {
         assert_eq!(r.stderr, "err\n");
         let e = r.ok().unwrap_err().to_string();
         assert!(e.contains("exit Some(3)") && e.contains("err"), "{e}");
+    }
+
+    #[test]
+    fn run_with_input_feeds_stdin() {
+        let r = run_with_input(Command::new("tr").args(["a-z", "A-Z"]), b"one\ntwo\n").unwrap();
+        assert_eq!((r.code, r.stdout.as_str()), (Some(0), "ONE\nTWO\n"));
+        // More input than a pipe holds, to a command that reads none of it.
+        let big = vec![b'x'; 1 << 20];
+        let r = run_with_input(Command::new("sh").args(["-c", "exit 4"]), &big).unwrap();
+        assert_eq!(r.code, Some(4));
     }
 }

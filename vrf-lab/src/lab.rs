@@ -8,7 +8,10 @@
 //! - `VRF_LAB=auto|native|vm` — where to run (default `auto`: native when possible).
 //! - `VRF_LAB_KERNEL=/boot/vmlinuz-…` — the kernel to boot (default: newest `/boot/vmlinuz-*`).
 //! - `VRF_LAB_KVM=auto|1|0` — use KVM (default `auto`: a short probe, cached per host boot; TCG otherwise).
-//! - `VRF_LAB_MEM` (default `1G`), `VRF_LAB_CPUS` (default 2), `VRF_LAB_TIMEOUT` seconds (default 1500).
+//! - `VRF_LAB_MEM` (default `1G`), `VRF_LAB_CPUS` (default 2).
+//! - `VRF_LAB_TIMEOUT` — seconds before the whole VM is killed (default 1500 × `VRF_LAB_TIME_SCALE`).
+//! - `VRF_LAB_TIME_SCALE` — a factor for slow machines: it multiplies the default VM timeout and every
+//!   test's time bound ([`time_scale`]; default 1).
 //! - `VRF_LAB_VERBOSE=1` — show the guest kernel's console.
 
 use std::ffi::{OsStr, OsString};
@@ -24,6 +27,10 @@ use crate::cmd::{self, shell_quote, which_in};
 
 /// Set (to `1`) in the environment of a program re-run inside the lab VM.
 pub const GUEST_ENV: &str = "VRF_LAB_GUEST";
+
+/// Set in the guest to the path of the host directory shared with it, writable, when the host shares one
+/// ([`run_in_vm_sharing`]).
+pub const SHARED_ENV: &str = "VRF_LAB_SHARED";
 
 /// Prefixes of environment variables carried into the guest.
 const FORWARDED_ENV: &[&str] = &["RUST_", "VRF_", "CARGO_"];
@@ -71,15 +78,82 @@ pub fn detect() -> Result<Mode> {
 /// already in the guest, with the kernel prepared), or `Ok(Some(code))` once the whole program has been
 /// re-run, with the same arguments, inside a VM that exited with `code`.
 pub fn enter() -> Result<Option<i32>> {
+    match enter_sharing(None)? {
+        Entered::Here => Ok(None),
+        Entered::Vm(exit) => exit.code().map(Some),
+    }
+}
+
+/// Where [`enter_sharing`] left the calling program.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Entered {
+    /// It can go on here: natively, or already in the guest, with the kernel prepared.
+    Here,
+    /// The whole program was re-run inside a VM, which ended so.
+    Vm(VmExit),
+}
+
+/// Like [`enter`], and when the program is re-run in a VM the guest shares `shared` (a host directory,
+/// writable there at the same path, named by [`SHARED_ENV`]). A VM killed at `VRF_LAB_TIMEOUT` is an
+/// [`Entered::Vm`] too, so that the caller can report what the guest wrote into `shared` until then.
+pub fn enter_sharing(shared: Option<&Path>) -> Result<Entered> {
     let mode = detect()?;
     if mode == Mode::Vm {
         let cfg = VmConfig::from_env()?;
         let exe = std::env::current_exe().context("finding this program's path")?;
         let args: Vec<OsString> = std::env::args_os().skip(1).collect();
-        return run_in_vm(&cfg, &exe, &args).map(Some);
+        return run_in_vm_sharing(&cfg, &exe, &args, shared).map(Entered::Vm);
     }
     prepare(mode)?;
-    Ok(None)
+    Ok(Entered::Here)
+}
+
+/// How a VM run ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum VmExit {
+    /// The program in the guest exited with this code (vng passes it on).
+    Exited(i32),
+    /// The VM was still running after this long (`VRF_LAB_TIMEOUT`) and was killed.
+    Killed(Duration),
+}
+
+impl VmExit {
+    /// The guest program's exit code, or an error saying the VM was killed and how to give it more time.
+    pub fn code(self) -> Result<i32> {
+        match self {
+            VmExit::Exited(code) => Ok(code),
+            VmExit::Killed(_) => bail!("{self}"),
+        }
+    }
+}
+
+impl std::fmt::Display for VmExit {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            VmExit::Exited(code) => write!(f, "the lab VM exited with status {code}"),
+            VmExit::Killed(after) => write!(
+                f,
+                "the lab VM did not finish within {} s and was killed (raise VRF_LAB_TIMEOUT or \
+                 VRF_LAB_TIME_SCALE, or set VRF_LAB_VERBOSE=1 to see the guest console)",
+                after.as_secs()
+            ),
+        }
+    }
+}
+
+/// The factor `VRF_LAB_TIME_SCALE` (default 1) by which a slow machine stretches every time bound of the
+/// lab: the default VM timeout and each test's bound.
+pub fn time_scale() -> Result<f64> {
+    let Some(v) = std::env::var("VRF_LAB_TIME_SCALE")
+        .ok()
+        .filter(|v| !v.is_empty())
+    else {
+        return Ok(1.0);
+    };
+    v.parse::<f64>()
+        .ok()
+        .filter(|f| f.is_finite() && *f > 0.0)
+        .with_context(|| format!("VRF_LAB_TIME_SCALE={v:?} is not a positive number"))
 }
 
 /// True when the effective user is root.
@@ -171,10 +245,11 @@ impl VmConfig {
             None => 2,
         };
         let timeout = match env("VRF_LAB_TIMEOUT") {
-            Some(t) => t
-                .parse()
-                .with_context(|| format!("VRF_LAB_TIMEOUT={t:?} is not a number of seconds"))?,
-            None => 1500,
+            Some(t) => Duration::from_secs(
+                t.parse()
+                    .with_context(|| format!("VRF_LAB_TIMEOUT={t:?} is not a number of seconds"))?,
+            ),
+            None => Duration::from_secs(1500).mul_f64(time_scale()?),
         };
         Ok(VmConfig {
             vng,
@@ -182,13 +257,14 @@ impl VmConfig {
             kvm,
             cpus,
             mem: env("VRF_LAB_MEM").unwrap_or_else(|| "1G".into()),
-            timeout: Duration::from_secs(timeout),
+            timeout,
             verbose: env("VRF_LAB_VERBOSE").is_some_and(|v| v != "0"),
         })
     }
 
-    /// The `vng` command that runs the shell command `script` in the guest as root.
-    fn command(&self, script: &str, kvm: bool) -> Command {
+    /// The `vng` command that runs the shell command `script` in the guest as root, sharing the host
+    /// directory `shared` writable.
+    fn command(&self, script: &str, kvm: bool, shared: Option<&Path>) -> Command {
         let mut c = Command::new(&self.vng);
         // vng runs its helpers (virtme-run …) from PATH: put the directory it really lives in (a venv,
         // reached through a symlink) first.
@@ -218,6 +294,9 @@ impl VmConfig {
             "-m",
             &self.mem,
         ]);
+        if let Some(dir) = shared {
+            c.arg("--rwdir").arg(dir);
+        }
         c.args(["--exec", script]);
         c
     }
@@ -313,7 +392,7 @@ fn kvm_probe_cached(vng: &Path, kernel: &Path) -> bool {
         timeout: Duration::from_secs(20),
         verbose: false,
     };
-    let mut c = probe.command("true", true);
+    let mut c = probe.command("true", true, None);
     c.stdout(Stdio::null())
         .stderr(Stdio::null())
         .stdin(Stdio::null());
@@ -383,13 +462,30 @@ fn copy_without_nul(mut from: impl Read, mut to: impl Write) {
 }
 
 /// Re-runs `exe args…` inside one VM boot, with the current directory and the `RUST_*`, `VRF_*` and
-/// `CARGO_*` environment, and returns its exit code. Output streams straight through.
+/// `CARGO_*` environment, and returns its exit code. Output streams straight through. A VM killed at
+/// `VRF_LAB_TIMEOUT` is an error.
 pub fn run_in_vm(cfg: &VmConfig, exe: &Path, args: &[OsString]) -> Result<i32> {
+    run_in_vm_sharing(cfg, exe, args, None)?.code()
+}
+
+/// [`run_in_vm`], sharing the host directory `shared` with the guest (writable, at the same path, named
+/// by [`SHARED_ENV`] in its environment), and saying how the VM ended, killed at `VRF_LAB_TIMEOUT`
+/// included.
+pub fn run_in_vm_sharing(
+    cfg: &VmConfig,
+    exe: &Path,
+    args: &[OsString],
+    shared: Option<&Path>,
+) -> Result<VmExit> {
     let cwd = std::env::current_dir().context("reading the current directory")?;
     let mut script = format!("cd {} && exec env {GUEST_ENV}=1", shell_quote(&cwd));
+    if let Some(dir) = shared {
+        script.push(' ');
+        script.push_str(&shell_quote(format!("{SHARED_ENV}={}", dir.display())));
+    }
     for (k, v) in std::env::vars_os() {
         let k = k.to_string_lossy();
-        if FORWARDED_ENV.iter().any(|p| k.starts_with(p)) && k != GUEST_ENV {
+        if FORWARDED_ENV.iter().any(|p| k.starts_with(p)) && k != GUEST_ENV && k != SHARED_ENV {
             script.push(' ');
             script.push_str(&shell_quote(format!("{k}={}", v.to_string_lossy())));
         }
@@ -407,22 +503,19 @@ pub fn run_in_vm(cfg: &VmConfig, exe: &Path, args: &[OsString]) -> Result<i32> {
         exe.file_name().unwrap_or_default().to_string_lossy()
     );
     let start = Instant::now();
-    let mut c = cfg.command(&script, cfg.kvm);
+    let mut c = cfg.command(&script, cfg.kvm, shared);
     c.stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped());
     let code = run_with_timeout(c, cfg.timeout)?;
     let secs = start.elapsed().as_secs_f64();
-    match code {
+    Ok(match code {
         Some(code) => {
             eprintln!("vrf-lab: VM run finished in {secs:.1} s with exit status {code}");
-            Ok(code)
+            VmExit::Exited(code)
         }
-        None => bail!(
-            "the lab VM did not finish within {} s and was killed (raise VRF_LAB_TIMEOUT, or set VRF_LAB_VERBOSE=1 to see the guest console)",
-            cfg.timeout.as_secs()
-        ),
-    }
+        None => VmExit::Killed(cfg.timeout),
+    })
 }
 
 #[cfg(test)]

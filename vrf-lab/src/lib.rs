@@ -16,6 +16,7 @@ pub mod harness;
 pub mod http;
 pub mod lab;
 pub mod netns;
+mod results;
 pub mod topology;
 
 /// The path of a binary of this workspace (`vrf-exec`, `vrf-ping` …), built next to the calling one:

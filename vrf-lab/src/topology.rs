@@ -10,6 +10,9 @@
 //!
 //! A packet sent in the wrong VRF reaches the wrong peer, and is caught: each peer has its own TTL / hop
 //! limit in its replies and its own ICMP counters. The default VRF of the router has no route to either.
+//! Each VRF's table ends in `unreachable default` routes (IPv4 and IPv6, metric [`CLOSING_METRIC`]), so
+//! a lookup with no route in the VRF fails there; [`Topology::outside`] adds a host only the default VRF
+//! reaches.
 //! Every [`Topology::new`] uses fresh names, so tests can build topologies in parallel; dropping it
 //! deletes the namespaces and everything in them.
 
@@ -115,71 +118,57 @@ impl Topology {
         Ok(topo)
     }
 
+    /// Four `ip` processes in all (process starts are what costs under emulation): one makes the
+    /// namespaces, one batch sets up the router, one each the peers; the peers' sysctls are written from
+    /// a thread in their namespace.
     fn create(&self) -> Result<()> {
         let r = &self.router_ns;
-        ip(&["netns", "add", r])?;
-        ip(&["-n", r, "link", "set", "lo", "up"])?;
+        let mut namespaces = vec![format!("netns add {r}")];
+        let mut router = vec!["link set lo up".to_string()];
+        for s in self.sites() {
+            let (vrf, dev) = (&s.vrf, &s.dev);
+            namespaces.push(format!("netns add {}", s.peer_ns));
+            router.extend([
+                format!("link add {vrf} type vrf table {}", s.table),
+                format!("link set {vrf} up"),
+                // Close the VRF's table, as the kernel's VRF documentation says: a lookup with no route
+                // in the VRF ends here instead of falling through to the main table (the default VRF).
+                // (`default` would be IPv4 in a batch, which takes no -6: `::/0` for IPv6.)
+                format!("route add vrf {vrf} unreachable default metric {CLOSING_METRIC}"),
+                format!("route add vrf {vrf} unreachable ::/0 metric {CLOSING_METRIC}"),
+                format!(
+                    "link add {dev} type veth peer name eth0 netns {}",
+                    s.peer_ns
+                ),
+                format!("link set {dev} master {vrf}"),
+                format!("addr add {ROUTER_V4}/24 dev {dev}"),
+                format!("addr add {ROUTER_V6}/64 dev {dev} nodad"),
+                format!("link set {dev} up"),
+            ]);
+        }
+        ip_batch(None, &namespaces)?;
+        ip_batch(Some(r), &router)?;
         for s in self.sites() {
             let p = &s.peer_ns;
-            ip(&["netns", "add", p])?;
-            ip(&["-n", p, "link", "set", "lo", "up"])?;
-            ip(&[
-                "-n",
-                r,
-                "link",
-                "add",
-                &s.vrf,
-                "type",
-                "vrf",
-                "table",
-                &s.table.to_string(),
-            ])?;
-            ip(&["-n", r, "link", "set", &s.vrf, "up"])?;
-            // Close the VRF's table, as the kernel's VRF documentation says: a lookup with no route in
-            // the VRF ends here instead of falling through to the main table (the default VRF).
-            for family in ["-4", "-6"] {
-                ip(&[
-                    "-n",
-                    r,
-                    family,
-                    "route",
-                    "add",
-                    "vrf",
-                    &s.vrf,
-                    "unreachable",
-                    "default",
-                    "metric",
-                    CLOSING_METRIC,
-                ])?;
-            }
-            ip(&[
-                "-n", r, "link", "add", &s.dev, "type", "veth", "peer", "name", "eth0", "netns", p,
-            ])?;
-            ip(&["-n", r, "link", "set", &s.dev, "master", &s.vrf])?;
             // The peer's TTL and hop limit mark its replies; set them before its link comes up.
             let ttl = s.peer_ttl.to_string();
-            sysctl(p, "net.ipv4.ip_default_ttl", &ttl)?;
-            sysctl(p, "net.ipv6.conf.eth0.hop_limit", &ttl)?;
-            for (ns, dev, v4, v6) in [
-                (r, &s.dev, ROUTER_V4, ROUTER_V6),
-                (p, &"eth0".to_string(), PEER_V4, PEER_V6),
-            ] {
-                ip(&["-n", ns, "addr", "add", &format!("{v4}/24"), "dev", dev])?;
-                ip(&[
-                    "-n",
-                    ns,
-                    "-6",
-                    "addr",
-                    "add",
-                    &format!("{v6}/64"),
-                    "dev",
-                    dev,
-                    "nodad",
-                ])?;
-                ip(&["-n", ns, "link", "set", dev, "up"])?;
-            }
-            ip(&["-n", p, "route", "add", "default", "via", ROUTER_V4])?;
-            ip(&["-n", p, "-6", "route", "add", "default", "via", ROUTER_V6])?;
+            sysctls(
+                p,
+                &[
+                    ("net.ipv4.ip_default_ttl", &ttl),
+                    ("net.ipv6.conf.eth0.hop_limit", &ttl),
+                ],
+            )?;
+            let peer = [
+                "link set lo up".to_string(),
+                format!("addr add {PEER_V4}/24 dev eth0"),
+                format!("addr add {PEER_V6}/64 dev eth0 nodad"),
+                "link set eth0 up".to_string(),
+                format!("route add default via {ROUTER_V4}"),
+                // `default` would be IPv4 in a batch, which takes no -6.
+                format!("route add ::/0 via {ROUTER_V6}"),
+            ];
+            ip_batch(Some(p), &peer)?;
         }
         Ok(())
     }
@@ -201,7 +190,7 @@ impl Topology {
 
     /// Sets sysctl `key` to `value` in the router namespace (e.g. `net.ipv4.tcp_l3mdev_accept`).
     pub fn router_sysctl(&self, key: &str, value: &str) -> Result<()> {
-        sysctl(&self.router_ns, key, value).map(drop)
+        sysctls(&self.router_ns, &[(key, value)])
     }
 
     /// Runs `program args…` in the router namespace and returns how it went (any exit status).
@@ -240,30 +229,24 @@ impl Topology {
                 r.trim_start_matches("vl").trim_end_matches("-router")
             ),
         };
-        ip(&["netns", "add", &out.ns])?;
-        ip(&[
-            "-n", r, "link", "add", &out.dev, "type", "veth", "peer", "name", "eth0", "netns",
-            &out.ns,
-        ])?;
-        for (ns, dev, v4, v6) in [
-            (r.as_str(), out.dev.as_str(), "10.77.0.1", "fd00:77::1"),
-            (out.ns.as_str(), "eth0", OUTSIDE_V4, OUTSIDE_V6),
-        ] {
-            ip(&["-n", ns, "addr", "add", &format!("{v4}/24"), "dev", dev])?;
-            ip(&[
-                "-n",
-                ns,
-                "-6",
-                "addr",
-                "add",
-                &format!("{v6}/64"),
-                "dev",
-                dev,
-                "nodad",
-            ])?;
-            ip(&["-n", ns, "link", "set", dev, "up"])?;
-        }
-        ip(&["-n", &out.ns, "link", "set", "lo", "up"])?;
+        // Three `ip` processes: the namespace, the router's end, the outside end.
+        ip_batch(None, &[format!("netns add {}", out.ns)])?;
+        let end = |dev: &str, v4: &str, v6: &str| {
+            [
+                format!("addr add {v4}/24 dev {dev}"),
+                format!("addr add {v6}/64 dev {dev} nodad"),
+                format!("link set {dev} up"),
+            ]
+        };
+        let mut router = vec![format!(
+            "link add {} type veth peer name eth0 netns {}",
+            out.dev, out.ns
+        )];
+        router.extend(end(&out.dev, "10.77.0.1", "fd00:77::1"));
+        let mut outside = vec!["link set lo up".to_string()];
+        outside.extend(end("eth0", OUTSIDE_V4, OUTSIDE_V6));
+        ip_batch(Some(r), &router)?;
+        ip_batch(Some(&out.ns), &outside)?;
         Ok(out)
     }
 }
@@ -276,10 +259,11 @@ impl Drop for Outside {
 
 impl Drop for Topology {
     fn drop(&mut self) {
-        // Deleting a namespace deletes its devices; a veth pair goes with either end.
-        for ns in [&self.red.peer_ns, &self.blue.peer_ns, &self.router_ns] {
-            let _ = cmd::run(Command::new("ip").args(["netns", "del", ns]));
-        }
+        // Deleting a namespace deletes its devices; a veth pair goes with either end. `-force` goes on
+        // past a namespace that was never made.
+        let del = [&self.red.peer_ns, &self.blue.peer_ns, &self.router_ns]
+            .map(|ns| format!("netns del {ns}"));
+        let _ = run_batch(&["-force"], &del);
     }
 }
 
@@ -290,17 +274,46 @@ pub fn netns_cmd<S: AsRef<OsStr>>(ns: &str, program: &str, args: &[S]) -> Comman
     c
 }
 
-fn ip(args: &[&str]) -> Result<Run> {
-    cmd::run_ok("ip", args)
+/// Runs `ip` commands (`link add …`, without the `ip`) as one `ip -batch` in network namespace `ns`
+/// (the caller's when `None`): one process for many commands. Stops at the first that fails.
+pub fn ip_batch(ns: Option<&str>, commands: &[String]) -> Result<Run> {
+    match ns {
+        Some(ns) => run_batch(&["-n", ns], commands),
+        None => run_batch(&[], commands),
+    }?
+    .ok()
 }
 
-fn sysctl(ns: &str, key: &str, value: &str) -> Result<Run> {
-    cmd::run(&mut netns_cmd(
-        ns,
-        "sysctl",
-        &["-qw", &format!("{key}={value}")],
-    ))?
-    .ok()
+/// `ip OPTIONS -batch -` fed `commands`, one a line.
+fn run_batch(options: &[&str], commands: &[String]) -> Result<Run> {
+    let mut c = Command::new("ip");
+    c.args(options).args(["-batch", "-"]);
+    let input = commands
+        .iter()
+        .map(|l| format!("{l}\n"))
+        .collect::<String>();
+    let mut run = cmd::run_with_input(&mut c, input.as_bytes())?;
+    run.line = format!("{} <<< {input:?}", run.line);
+    Ok(run)
+}
+
+/// Writes each `(key, value)` sysctl (`net.ipv4.ip_default_ttl`, dots or slashes) of network namespace
+/// `ns`, from a thread inside it: the `net.*` sysctls under `/proc/sys` are those of the opener's
+/// namespace.
+pub fn sysctls(ns: &str, settings: &[(&str, &str)]) -> Result<()> {
+    let settings: Vec<(String, String)> = settings
+        .iter()
+        .map(|&(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+    crate::netns::run_in(ns, move || {
+        for (key, value) in &settings {
+            let path = format!("/proc/sys/{}", key.replace('.', "/"));
+            std::fs::write(&path, value)
+                .with_context(|| format!("setting sysctl {key}={value:?} ({path})"))?;
+        }
+        Ok(())
+    })
+    .with_context(|| format!("in netns {ns}"))
 }
 
 /// ICMP counters of a namespace (`/proc/net/snmp` and `/proc/net/snmp6`), read from inside it.
@@ -313,15 +326,19 @@ pub struct IcmpCounters {
 }
 
 impl IcmpCounters {
-    /// Reads the counters of network namespace `ns`.
+    /// Reads the counters of network namespace `ns`, from a thread inside it (`/proc/thread-self/net`
+    /// is the calling thread's namespace's).
     pub fn read(ns: &str) -> Result<Self> {
-        let snmp = cmd::run(&mut netns_cmd(
-            ns,
-            "cat",
-            &["/proc/net/snmp", "/proc/net/snmp6"],
-        ))?
-        .ok()?
-        .stdout;
+        let snmp = crate::netns::run_in(ns, || {
+            let mut text = String::new();
+            for file in ["snmp", "snmp6"] {
+                let path = format!("/proc/thread-self/net/{file}");
+                text +=
+                    &std::fs::read_to_string(&path).with_context(|| format!("reading {path}"))?;
+            }
+            Ok(text)
+        })
+        .with_context(|| format!("ICMP counters of netns {ns}"))?;
         Ok(IcmpCounters {
             in_echos_v4: snmp_value(&snmp, "Icmp", "InEchos")?,
             in_echos_v6: snmp6_value(&snmp, "Icmp6InEchos")?,

@@ -19,7 +19,7 @@ use anyhow::{Context, Result, bail, ensure};
 use vrf_lab::cmd::{self, Run};
 use vrf_lab::dnsmasq::Dnsmasq;
 use vrf_lab::netns::{self, Server};
-use vrf_lab::topology::IcmpCounters;
+use vrf_lab::topology::{IcmpCounters, ip_batch};
 use vrf_lab::{TempDir, Topology};
 
 /// vrf-exec's own bpf(2) layer, to attach programs of our choosing in the tests.
@@ -270,43 +270,30 @@ impl Link {
             _listeners: Vec::new(),
         };
         let r = t.router_ns.as_str();
-        let ip = |args: &[&str]| cmd::run_ok("ip", args).map(drop);
-        ip(&["-n", &ns, "link", "set", "lo", "up"])?;
-        ip(&[
-            "-n", r, "link", "add", &dev, "type", "veth", "peer", "name", "eth0", "netns", &ns,
-        ])?;
+        // One `ip -batch` per side (process starts are what costs under emulation).
+        let end = |dev: &str, host: u8| {
+            [
+                format!("addr add 10.{n}.0.{host}/24 dev {dev}"),
+                format!("addr add fd00:{n}::{host}/64 dev {dev} nodad"),
+                format!("addr add fe80::{n}:{host}/64 dev {dev} nodad"),
+                format!("link set {dev} up"),
+            ]
+        };
+        let mut router = vec![format!(
+            "link add {dev} type veth peer name eth0 netns {ns}"
+        )];
         if let Some(m) = master {
-            ip(&["-n", r, "link", "set", &dev, "master", m])?;
+            router.push(format!("link set {dev} master {m}"));
         }
-        for (ns, dev, host) in [(r, dev.as_str(), 1), (ns.as_str(), "eth0", 2)] {
-            ip(&[
-                "-n",
-                ns,
-                "addr",
-                "add",
-                &format!("10.{n}.0.{host}/24"),
-                "dev",
-                dev,
-            ])?;
-            for a in [
-                format!("fd00:{n}::{host}/64"),
-                format!("fe80::{n}:{host}/64"),
-            ] {
-                ip(&["-n", ns, "-6", "addr", "add", &a, "dev", dev, "nodad"])?;
-            }
-            ip(&["-n", ns, "link", "set", dev, "up"])?;
-        }
-        let index = cmd::run_ok(
-            "ip",
-            &[
-                "netns",
-                "exec",
-                r,
-                "cat",
-                &format!("/sys/class/net/{dev}/ifindex"),
-            ],
-        )?;
-        link.ifindex = index.stdout.trim().parse().context("ifindex")?;
+        router.extend(end(&dev, 1));
+        let mut other = vec!["link set lo up".to_string()];
+        other.extend(end("eth0", 2));
+        ip_batch(Some(r), &router)?;
+        ip_batch(Some(&ns), &other)?;
+        let name = dev.clone();
+        link.ifindex = netns::run_in(r, move || {
+            nix::net::if_::if_nametoindex(name.as_str()).context("ifindex")
+        })?;
         for v6 in [false, true] {
             let l = listener(&ns, v6, n, link.arrived.clone())?;
             link._listeners.push(l);

@@ -13,8 +13,10 @@ use vrf_lab::netns::{self, Server};
 use vrf_lab::{PEER_V4, Site, Topology};
 
 vrf_lab::lab_tests! {
+    #[timeout(600)]
     unmodified_programs_reach_their_own_peer,
     identify_and_pids_interoperate_with_iproute2,
+    #[timeout(600)]
     hundred_concurrent_launches_into_ten_vrfs,
     vrf_deleted_while_running_never_falls_back,
     privilege_drop_cannot_leave_the_vrf,
@@ -228,27 +230,17 @@ fn identify_and_pids_interoperate_with_iproute2() -> Result<()> {
 fn hundred_concurrent_launches_into_ten_vrfs() -> Result<()> {
     let t = Topology::new()?;
     let _servers = [peer_http_server(&t.blue)?, peer_http_server(&t.red)?];
-    // Eight more VRFs (no links needed to identify them).
+    // Eight more VRFs (no links needed to identify them), made by one `ip -batch`.
     let mut vrfs: Vec<String> = vec![t.blue.vrf.clone(), t.red.vrf.clone()];
+    let mut make = Vec::new();
     for i in 0..8 {
         let name = format!("x{i}{}", &t.blue.vrf[4..]);
         let name = name[..name.len().min(15)].to_string();
-        t.router_run(
-            "ip",
-            &[
-                "link",
-                "add",
-                &name,
-                "type",
-                "vrf",
-                "table",
-                &(100 + i).to_string(),
-            ],
-        )?
-        .ok()?;
-        t.router_run("ip", &["link", "set", &name, "up"])?.ok()?;
+        make.push(format!("link add {name} type vrf table {}", 100 + i));
+        make.push(format!("link set {name} up"));
         vrfs.push(name);
     }
+    vrf_lab::topology::ip_batch(Some(&t.router_ns), &make)?;
     let exe = vrf_exec()?;
     let url = format!("http://{PEER_V4}:{HTTP_PORT}/");
     let mut children = Vec::new();
@@ -486,12 +478,15 @@ fn hook_is_reused_including_iproute2s() -> Result<()> {
         "iproute2's hook should be reused"
     );
     // A program for a stale ifindex is replaced: recreate the VRF (new ifindex) under the same name.
-    t.router_run("ip", &["link", "del", blue])?.ok()?;
-    t.router_run("ip", &["link", "add", blue, "type", "vrf", "table", "10"])?
-        .ok()?;
-    t.router_run("ip", &["link", "set", blue, "up"])?.ok()?;
-    t.router_run("ip", &["link", "set", &t.blue.dev, "master", blue])?
-        .ok()?;
+    vrf_lab::topology::ip_batch(
+        Some(&t.router_ns),
+        &[
+            format!("link del {blue}"),
+            format!("link add {blue} type vrf table 10"),
+            format!("link set {blue} up"),
+            format!("link set {} master {blue}", t.blue.dev),
+        ],
+    )?;
     ensure!(
         hook(run_vrf_exec(&t, &["-v", blue, "true"])?)?.contains("hook Loaded"),
         "stale hook must be replaced"

@@ -10,6 +10,7 @@ mod escape;
 mod exec;
 mod exec_churn;
 mod exec_hardening;
+mod harness;
 mod http;
 mod open_tables;
 mod ping;
@@ -20,6 +21,7 @@ mod tables;
 fn main() -> std::process::ExitCode {
     let tests = [
         basics::TESTS,
+        harness::TESTS,
         sockets::TESTS,
         socket_tools::TESTS,
         exec::TESTS,

@@ -312,11 +312,13 @@ fn options_match_iputils() -> Result<()> {
         q.describe("-q")
     );
     // -w with more replies asked for than can come: exit 1 for both, when the deadline ends the run
-    // (how many requests fit in it depends on the machine's load).
-    let args = ["-c", "10", "-w", "1", "-i", "0.3", UNREACHABLE_V4];
+    // (how many requests fit in it depends on the machine's load). Each tool gets an address never
+    // asked for before: the neighbour lookup the first one starts fails ~3 s later, and from then on
+    // the kernel reports every send at once, within the second one's deadline on a loaded machine.
+    let args = |dst| ["-c", "10", "-w", "1", "-i", "0.3", dst];
     let mut mine = vec!["-V", blue];
-    mine.extend_from_slice(&args);
-    for r in [ours(&t, &mine)?, theirs(&t, blue, &args)?] {
+    mine.extend_from_slice(&args("10.99.0.4"));
+    for r in [ours(&t, &mine)?, theirs(&t, blue, &args("10.99.0.5"))?] {
         let o = Output::parse(&r)?;
         let (sent, got) = sent_and_received(&o)?;
         ensure!(
