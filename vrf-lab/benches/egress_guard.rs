@@ -18,7 +18,6 @@
 //! The variants run interleaved, three rounds of each, and the median of each is reported.
 
 use std::net::{Ipv6Addr, SocketAddr, UdpSocket};
-use std::ops::Bound;
 use std::time::Duration;
 
 use anyhow::{Context, Result, anyhow, bail, ensure};
@@ -58,12 +57,7 @@ fn main() -> Result<()> {
     if !vrf_lab::bench::start("egress_guard")? {
         return Ok(());
     }
-    let secs: f64 = vrf_lab::bench::env_number(
-        "VRF_BENCH_SECS",
-        3.0,
-        (Bound::Excluded(0.0), Bound::Included(600.0)),
-    )?;
-    bench(Duration::from_secs_f64(secs))
+    bench(vrf_lab::bench::round_duration()?)
 }
 
 fn bench(secs: Duration) -> Result<()> {

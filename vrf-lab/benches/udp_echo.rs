@@ -23,7 +23,6 @@
 use std::io;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr, UdpSocket};
 use std::num::NonZeroU32;
-use std::ops::Bound;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Barrier};
 use std::thread::JoinHandle;
@@ -85,12 +84,7 @@ fn main() -> Result<()> {
     if !vrf_lab::bench::start("udp_echo")? {
         return Ok(());
     }
-    let secs: f64 = vrf_lab::bench::env_number(
-        "VRF_BENCH_SECS",
-        3.0,
-        (Bound::Excluded(0.0), Bound::Included(600.0)),
-    )?;
-    bench(Duration::from_secs_f64(secs))
+    bench(vrf_lab::bench::round_duration()?)
 }
 
 /// What one run measured.

@@ -75,6 +75,16 @@ where
         .with_context(|| format!("{var}={s:?} is not a number in {}", interval(&range)))
 }
 
+/// How long each measured round lasts: `VRF_BENCH_SECS` (default 3 s, at most 600 s).
+pub fn round_duration() -> Result<std::time::Duration> {
+    let secs: f64 = env_number(
+        "VRF_BENCH_SECS",
+        3.0,
+        (Bound::Excluded(0.0), Bound::Included(600.0)),
+    )?;
+    Ok(std::time::Duration::from_secs_f64(secs))
+}
+
 /// `range` in interval notation: `[1, 100]`, `(0, 600]`, `[1, ∞)`.
 fn interval<T: Display>(range: &impl RangeBounds<T>) -> String {
     let start = match range.start_bound() {
