@@ -3,12 +3,20 @@
 # AddressSanitizer, on the stable toolchain through RUSTC_BOOTSTRAP=1), and prints the executions of each.
 # A crash stops the script with libFuzzer's report and the input saved under <crate>/fuzz/artifacts/.
 #   scripts/fuzz.sh [SECONDS] [TARGET…]     e.g. scripts/fuzz.sh 600 cmsg_decode
+#   VRF_FUZZ_DEV=1 scripts/fuzz.sh 5       a smoke of every target in debug builds (CI)
 # CI runs a smoke of each target (scripts/test-all.sh: a few seconds each).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export PATH="$HOME/.cargo/bin:$PATH"
 export RUSTC_BOOTSTRAP=1
 seconds=${1:-60}
+fuzz_target_dir="$PWD/target/fuzz"
+# VRF_FUZZ_DEV=1: unoptimised builds with overflow checks, which compile in about half the time: what a
+# smoke run needs (CI's), not a campaign.
+profile=()
+if [ "${VRF_FUZZ_DEV:-0}" = 1 ]; then
+  profile=(--dev)
+fi
 shift || true
 if ! cargo fuzz --version >/dev/null 2>&1; then
   echo "fuzz: cargo-fuzz is missing: cargo install cargo-fuzz --locked (scripts/install-deps.sh does it)" >&2
@@ -22,7 +30,8 @@ for dir in */fuzz; do
     fi
     mkdir -p "$dir/corpus/$target"
     log=$(mktemp)
-    if ! (cd "$crate" && cargo fuzz run "$target" "fuzz/corpus/$target" -- \
+    # One target directory for every fuzz crate: the dependencies they share are built once.
+    if ! (cd "$crate" && cargo fuzz run "${profile[@]}" --target-dir "$fuzz_target_dir" "$target" "fuzz/corpus/$target" -- \
           -max_total_time="$seconds" -print_final_stats=1 >"$log" 2>&1); then
       tail -n 60 "$log" >&2
       echo "fuzz: $crate/$target FAILED (input saved under $dir/artifacts/$target/)" >&2
