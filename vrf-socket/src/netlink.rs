@@ -79,6 +79,9 @@ fn kind_name(k: &InfoKind) -> String {
 pub(crate) enum Query<'a> {
     Name(&'a str),
     Index(u32),
+    /// Every device enslaved to master `ifindex`: a dump the kernel filters by `IFLA_MASTER` (a kernel
+    /// too old to filter sends every device, so callers still check the master).
+    Slaves(u32),
     All,
 }
 
@@ -93,6 +96,10 @@ pub(crate) fn get_links(query: Query<'_>) -> io::Result<Vec<LinkDesc>> {
         Query::Index(i) => {
             msg.header.index = i;
             false
+        }
+        Query::Slaves(master) => {
+            msg.attributes.push(LinkAttribute::Controller(master));
+            true
         }
         Query::All => true,
     };

@@ -135,7 +135,7 @@ impl Vrf {
 
     /// The devices enslaved to this VRF, in ifindex order.
     pub fn slaves(&self) -> Result<Vec<Slave>, VrfError> {
-        Ok(netlink::get_links(Query::All)?
+        Ok(netlink::get_links(Query::Slaves(self.index.get()))?
             .into_iter()
             .filter(|l| l.master == Some(self.index.get()))
             .filter_map(|l| {
