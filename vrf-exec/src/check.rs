@@ -10,9 +10,10 @@ use std::path::Path;
 use vrf_socket::{AddressFamily, Vrf};
 
 use crate::identity::Caps;
+use crate::mode::{self, Mode, ModeArg};
 use crate::sys::{self, CGROUP_INET_SOCK_CREATE, PROG_TYPE_CGROUP_SOCK};
 use crate::table::OpenTable;
-use crate::{bpf, cgroup, namespace};
+use crate::{bpf, cgroup, namespace, seccomp};
 
 /// Linux capability numbers (linux/capability.h).
 const CAP_NET_ADMIN: u32 = 12;
@@ -37,9 +38,94 @@ impl Report {
     }
 }
 
-/// Runs every check, prints one line each, and returns the exit status (0 all good, 1 something failed).
-pub fn run(vrf: Option<&str>) -> u8 {
+/// Runs every check of a launch with `--mode mode`, prints one line each, and returns the exit status
+/// (0 all good, 1 something failed).
+pub fn run(vrf: Option<&str>, mode: ModeArg) -> u8 {
     let mut r = Report { failed: false };
+    let (mode, why) = mode::choose(mode);
+    r.ok(&format!("launch mode: {mode} ({why})"));
+    match vrf_support() {
+        Ok(how) => r.ok(&format!("VRF support: {how}")),
+        Err(why) => r.fail(
+            &why,
+            "boot a kernel built with CONFIG_NET_VRF=y or =m (Debian's linux-image-amd64 has it as a \
+             module; vrf-lab runs the tests in a VM with that kernel)",
+        ),
+    }
+    let mount = match mode {
+        Mode::Cgroup => cgroup_checks(&mut r),
+        Mode::Seccomp => {
+            seccomp_checks(&mut r);
+            None
+        }
+    };
+    if let Some(name) = vrf {
+        match Vrf::by_name(name) {
+            Ok(v) => {
+                r.ok(&format!(
+                    "{name} is a VRF (ifindex {}, table {})",
+                    v.index(),
+                    v.table()
+                ));
+                match v.ensure_up() {
+                    Ok(()) => r.ok(&format!("{name} is up")),
+                    Err(_) => r.fail(
+                        &format!("{name} is down"),
+                        &format!("ip link set {name} up"),
+                    ),
+                }
+                table_ends_lookups(&mut r, &v);
+                match (mode, &mount) {
+                    (Mode::Cgroup, Some(m)) => probe_hook(&mut r, m, &v),
+                    (Mode::Cgroup, None) => {}
+                    (Mode::Seccomp, _) => probe_seccomp(&mut r, &v),
+                }
+            }
+            Err(e) => r.fail(&format!("{e}"), "see `vrf-exec list` for the VRFs here"),
+        }
+    }
+    u8::from(r.failed)
+}
+
+/// What the seccomp mode needs: a recent enough kernel, and for a VRF's resolv.conf an unprivileged
+/// user and mount namespace (tried in a child process, which then exits).
+fn seccomp_checks(r: &mut Report) {
+    match seccomp::kernel_support() {
+        Ok(()) => r.ok("seccomp user notification with SECCOMP_ADDFD_FLAG_SEND (Linux 5.14+)"),
+        Err(why) => r.fail(
+            &format!("the seccomp mode cannot run: {why}"),
+            "use Linux 5.14 or later, or run vrf-exec as root (the cgroup mode)",
+        ),
+    }
+    match namespace::can_unshare_user_and_mount() {
+        Ok(()) => r.ok(
+            "a user and mount namespace can be made: /etc/vrf/VRF/resolv.conf is shown as \
+             /etc/resolv.conf",
+        ),
+        Err(e) => r.warn(
+            &format!("no unprivileged user and mount namespace here ({e})"),
+            "a launch runs the command with the host's /etc/resolv.conf and warns (refused with \
+             --require-vrf-resolv-conf); allow them with the sysctls user.max_user_namespaces, \
+             kernel.unprivileged_userns_clone or kernel.apparmor_restrict_unprivileged_userns",
+        ),
+    }
+}
+
+/// A socket of this process binds to `v` as the supervisor's would.
+fn probe_seccomp(r: &mut Report, v: &Vrf) {
+    match seccomp::probe(Some(&seccomp::Binding::of(v))) {
+        Ok(()) => r.ok(&format!(
+            "a socket of this process binds to {} (ifindex {}), as the supervisor's will",
+            v.name(),
+            v.index()
+        )),
+        Err(e) => r.fail(&format!("{e:#}"), "see the message"),
+    }
+}
+
+/// The cgroup mode's checks: capabilities, cgroup2, cgroup-v1 net hierarchies, bpffs, cgroup namespace.
+/// Returns where cgroup2 is mounted.
+fn cgroup_checks(r: &mut Report) -> Option<std::path::PathBuf> {
     let caps = Caps::of_self().map_or(0, |c| c.effective);
     let has = |c: u32| caps & (1 << c) != 0;
     if has(CAP_SYS_ADMIN) && has(CAP_NET_ADMIN) {
@@ -68,14 +154,6 @@ pub fn run(vrf: Option<&str>) -> u8 {
         r.warn("capabilities: no CAP_NET_RAW", "fine for vrf-exec; programs in the VRF cannot open raw sockets (ping falls back to ICMP sockets if ping_group_range allows)");
     }
 
-    match vrf_support() {
-        Ok(how) => r.ok(&format!("VRF support: {how}")),
-        Err(why) => r.fail(
-            &why,
-            "boot a kernel built with CONFIG_NET_VRF=y or =m (Debian's linux-image-amd64 has it as a \
-             module; vrf-lab runs the tests in a VM with that kernel)",
-        ),
-    }
     let mount = match namespace::find_cgroup2() {
         Ok(Some(m)) => {
             r.ok(&format!("cgroup2 mounted at {}", m.display()));
@@ -157,31 +235,7 @@ pub fn run(vrf: Option<&str>) -> u8 {
     if own_ns.is_some() && init_ns.is_some() && own_ns != init_ns {
         r.warn("running in a private cgroup namespace (a container?)", "cgroup paths differ from the host's: `ip vrf identify` on the host shows the full path");
     }
-
-    if let Some(name) = vrf {
-        match Vrf::by_name(name) {
-            Ok(v) => {
-                r.ok(&format!(
-                    "{name} is a VRF (ifindex {}, table {})",
-                    v.index(),
-                    v.table()
-                ));
-                match v.ensure_up() {
-                    Ok(()) => r.ok(&format!("{name} is up")),
-                    Err(_) => r.fail(
-                        &format!("{name} is down"),
-                        &format!("ip link set {name} up"),
-                    ),
-                }
-                table_ends_lookups(&mut r, &v);
-                if let Some(m) = &mount {
-                    probe_hook(&mut r, m, &v);
-                }
-            }
-            Err(e) => r.fail(&format!("{e}"), "see `vrf-exec list` for the VRFs here"),
-        }
-    }
-    u8::from(r.failed)
+    mount
 }
 
 /// Whether the running kernel can make VRFs, and how: `Err` says why not. Read-only: a VRF exists;

@@ -6,6 +6,8 @@ use std::ffi::OsString;
 
 use clap::{Args, Parser, Subcommand};
 
+use crate::mode::ModeArg;
+
 #[derive(Parser, Debug)]
 #[command(
     version,
@@ -64,8 +66,20 @@ pub struct RunArgs {
     #[arg(long, requires = "user", visible_alias = "preserve-environment")]
     pub preserve_env: bool,
     /// Keep the host's /etc/resolv.conf even if /etc/vrf/VRF/resolv.conf exists.
-    #[arg(long)]
+    #[arg(long, conflicts_with = "require_vrf_resolv_conf")]
     pub no_vrf_resolv_conf: bool,
+    /// Refuse to run the command (exit 125) when /etc/vrf/VRF/resolv.conf exists but cannot be shown as
+    /// /etc/resolv.conf (in the seccomp mode, where the kernel refuses an unprivileged user and mount
+    /// namespace; by default that is a warning and the command runs with the host's name servers).
+    #[arg(long)]
+    pub require_vrf_resolv_conf: bool,
+    /// How to put the command in the VRF: `cgroup` (root: a BPF sock-create hook on the VRF's
+    /// cgroup-v2 group, as `ip vrf exec`; the command is exec'd in place), `seccomp` (anyone, Linux 5.14
+    /// or later: vrf-exec stays as the command's parent and binds every socket it creates, through
+    /// seccomp user notification), or `auto`: cgroup when vrf-exec runs as root in the host's user
+    /// namespace with cgroup2 writable, seccomp otherwise. `vrf-exec check` says which auto picks.
+    #[arg(long, value_enum, default_value_t = ModeArg::Auto, value_name = "MODE")]
+    pub mode: ModeArg,
     /// Say on stderr what was done (cgroup, hook loaded or reused, resolv.conf).
     #[arg(short, long)]
     pub verbose: bool,
@@ -126,6 +140,9 @@ pub enum Sub {
     Check {
         /// Also check this VRF.
         vrf: Option<String>,
+        /// Check for this launch mode (default: the one `auto` picks, which is reported first).
+        #[arg(long, value_enum, default_value_t = ModeArg::Auto, value_name = "MODE")]
+        mode: ModeArg,
     },
 }
 
@@ -156,11 +173,29 @@ pub fn plain_launch(argv: impl IntoIterator<Item = OsString>) -> Option<RunArgs>
         group: None,
         preserve_env: false,
         no_vrf_resolv_conf: false,
+        require_vrf_resolv_conf: false,
+        mode: ModeArg::Auto,
         verbose: false,
         strict,
         vrf: Some(vrf),
         command,
     })
+}
+
+/// The launch that command line `argv` (program name first) asks for, read as vrf-exec reads it; `None`
+/// for a subcommand other than `exec`, or a command line vrf-exec would refuse.
+pub fn launch_of(argv: Vec<OsString>) -> Option<RunArgs> {
+    if let Some(args) = plain_launch(argv.clone()) {
+        return Some(args);
+    }
+    match Cli::try_parse_from(argv).ok()? {
+        Cli { sub: None, run } => Some(run),
+        Cli {
+            sub: Some(Sub::Exec(run)),
+            ..
+        } => Some(run),
+        _ => None,
+    }
 }
 
 #[cfg(test)]
@@ -315,12 +350,23 @@ mod tests {
             group: None,
             preserve_env: false,
             no_vrf_resolv_conf: false,
+            require_vrf_resolv_conf: false,
+            mode: ModeArg::Auto,
             verbose: false,
             strict: false,
             vrf: Some("blue".into()),
             command: vec!["ls".into(), "-l".into()],
         };
         assert_eq!(cli.run, want);
+        let cli = Cli::try_parse_from(argv(&[b"--mode", b"seccomp", b"blue", b"true"])).unwrap();
+        assert_eq!(cli.run.mode, ModeArg::Seccomp);
+        let launch = launch_of(argv(&[b"--mode=seccomp", b"red", b"sh"])).unwrap();
+        assert_eq!(
+            (launch.mode, launch.vrf.as_deref()),
+            (ModeArg::Seccomp, Some("red"))
+        );
+        assert!(launch_of(argv(&[b"pids", b"blue"])).is_none());
+        assert!(Cli::try_parse_from(argv(&[b"--mode", b"ebpf", b"blue", b"true"])).is_err());
         let cli = Cli::try_parse_from(argv(&[b"-v", b"--strict", b"blue", b"true"])).unwrap();
         assert!(cli.run.strict && cli.run.verbose, "{:?}", cli.run);
         let cli = Cli::try_parse_from(argv(&[b"exec", b"--strict", b"blue", b"true"])).unwrap();

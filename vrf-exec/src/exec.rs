@@ -69,9 +69,14 @@ pub fn exec(command: &[String], env: Option<&[CString]>) -> ExecError {
             message: "an argument contains a NUL byte".into(),
         };
     };
+    exec_args(&args, env)
+}
+
+/// [`exec`] with the arguments ready for `execve` (`args[0]` the program, searched in `PATH`).
+pub fn exec_args(args: &[CString], env: Option<&[CString]>) -> ExecError {
     let Err(e) = match env {
-        Some(env) => execvpe(&args[0], &args, env),
-        None => execvp(&args[0], &args),
+        Some(env) => execvpe(&args[0], args, env),
+        None => execvp(&args[0], args),
     };
     let status = if e == Errno::ENOENT { 127 } else { 126 };
     let why = match e {
@@ -81,7 +86,7 @@ pub fn exec(command: &[String], env: Option<&[CString]>) -> ExecError {
     };
     ExecError {
         status,
-        message: format!("{}: {why}", command[0]),
+        message: format!("{}: {why}", args[0].to_string_lossy()),
     }
 }
 

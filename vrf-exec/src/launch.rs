@@ -34,24 +34,35 @@ use crate::bpf::{self, Attach};
 use crate::cli::RunArgs;
 use crate::egress::{self, Guard};
 use crate::identity::Target;
+use crate::mode::{self, Mode};
 use crate::namespace::ResolvConf;
 use crate::table::{self, OpenTable, Verdict};
-use crate::{EXIT_FAILURE, cgroup, exec, namespace};
+use crate::{EXIT_FAILURE, cgroup, exec, namespace, seccomp};
 
-/// Runs `args.command` inside `args.vrf`. Returns only when that failed, with the exit status that says
-/// why (125 for vrf-exec's own failures, 126 and 127 for exec's).
+/// Runs `args.command` inside `args.vrf`. In the cgroup mode, returns only when that failed, with the
+/// exit status that says why (125 for vrf-exec's own failures, 126 and 127 for exec's); in the seccomp
+/// mode, returns the command's exit status once it has ended.
 pub fn launch(args: &RunArgs) -> ExitCode {
     let (status, message) = match run(args) {
-        Ok(exec_failed) => (exec_failed.status, exec_failed.message),
+        Ok(Ended::ExecFailed(exec_failed)) => (exec_failed.status, exec_failed.message),
+        Ok(Ended::Supervised(code)) => return code,
         Err(e) => (EXIT_FAILURE, format!("{e:#}")),
     };
     eprintln!("vrf-exec: {message}");
     ExitCode::from(status)
 }
 
-/// The launch, steps 1 to 6. Returns only on failure: an error before exec, when nothing was run, or
-/// how exec failed.
-fn run(args: &RunArgs) -> Result<exec::ExecError> {
+/// How a launch that got as far as the command ended.
+enum Ended {
+    /// exec failed (cgroup mode; exec replaces vrf-exec when it works).
+    ExecFailed(exec::ExecError),
+    /// The seccomp mode's supervisor returned the command's status.
+    Supervised(ExitCode),
+}
+
+/// The launch: step 1, then the cgroup mode's steps 2 to 6 or the seccomp mode. Returns only on
+/// failure in the cgroup mode: an error before exec, when nothing was run, or how exec failed.
+fn run(args: &RunArgs) -> Result<Ended> {
     let Some(name) = args.vrf.as_deref() else {
         bail!("no VRF given (vrf-exec VRF COMMAND [ARGS]…)");
     };
@@ -66,6 +77,79 @@ fn run(args: &RunArgs) -> Result<exec::ExecError> {
             Verdict::Refuse(why) => bail!(why),
         }
     }
+    let (mode, why) = mode::choose(args.mode);
+    match mode {
+        Mode::Cgroup => run_cgroup(args, name, vrf, target).map(Ended::ExecFailed),
+        Mode::Seccomp => run_seccomp(args, name, vrf, target, &why).map(Ended::Supervised),
+    }
+}
+
+/// The seccomp mode (see [`crate::seccomp`]): the VRF's resolv.conf where the kernel allows it,
+/// privileges dropped (`--user`: the supervisor too, so that it makes the command's sockets with the
+/// command's credentials), a test socket bound, then the supervised command.
+fn run_seccomp(
+    args: &RunArgs,
+    name: &str,
+    vrf: Option<Vrf>,
+    target: Option<Target>,
+    why: &str,
+) -> Result<ExitCode> {
+    seccomp::kernel_support().map_err(|e| anyhow!("the seccomp mode cannot run here: {e}"))?;
+    let resolv = if args.no_vrf_resolv_conf || vrf.is_none() {
+        ResolvConf::Absent
+    } else {
+        namespace::use_vrf_resolv_conf_unprivileged(name)
+    };
+    if let ResolvConf::NotShown { conf, why } = &resolv {
+        if args.require_vrf_resolv_conf {
+            bail!("{conf} cannot be shown as /etc/resolv.conf: {why} (--require-vrf-resolv-conf)");
+        }
+        eprintln!(
+            "vrf-exec: warning: {conf} is not shown as /etc/resolv.conf: {why}; the command runs \
+             without the VRF's name servers"
+        );
+    }
+    let env = match &target {
+        Some(t) => {
+            exec::drop_privileges(t)?;
+            (!args.preserve_env).then(|| exec::environment_with(&t.login_env()))
+        }
+        None => None,
+    };
+    let binding = vrf.as_ref().map(seccomp::Binding::of);
+    seccomp::probe(binding.as_ref())?;
+    if args.verbose {
+        let what = vrf.as_ref().map_or("the default VRF".into(), |v| {
+            format!(
+                "VRF {} (ifindex {}, table {})",
+                v.name(),
+                v.index(),
+                v.table()
+            )
+        });
+        eprintln!("vrf-exec: seccomp mode ({why}), {what}");
+        if let ResolvConf::Shown(r) = &resolv {
+            eprintln!("vrf-exec: /etc/resolv.conf is {r}");
+        }
+    }
+    match &binding {
+        Some(b) => seccomp::run(b, &args.command, env.as_deref()),
+        // The default VRF, and this process's sockets are unbound (probed): nothing to supervise.
+        None => {
+            let e = exec::exec(&args.command, env.as_deref());
+            eprintln!("vrf-exec: {}", e.message);
+            Ok(ExitCode::from(e.status))
+        }
+    }
+}
+
+/// The cgroup mode, steps 2 to 6.
+fn run_cgroup(
+    args: &RunArgs,
+    name: &str,
+    vrf: Option<Vrf>,
+    target: Option<Target>,
+) -> Result<exec::ExecError> {
     // 2. Its cgroup, carrying the hook; none above it that the user could move to.
     let mount = namespace::ensure_cgroup2()?;
     let dir = cgroup::vrf_dir(&mount, vrf.as_ref().map_or("", Vrf::name))?;

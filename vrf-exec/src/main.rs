@@ -9,10 +9,13 @@ mod check;
 mod cli;
 mod egress;
 mod exec;
+mod filter;
 mod identity;
 mod launch;
+mod mode;
 mod namespace;
 mod query;
+mod seccomp;
 mod sys;
 mod table;
 
@@ -45,7 +48,7 @@ fn main() -> ExitCode {
     let queried = match cli.sub {
         None => return launch::launch(&cli.run),
         Some(Sub::Exec(args)) => return launch::launch(&args),
-        Some(Sub::Check { vrf }) => return ExitCode::from(check::run(vrf.as_deref())),
+        Some(Sub::Check { vrf, mode }) => return ExitCode::from(check::run(vrf.as_deref(), mode)),
         Some(Sub::Identify { pid, json }) => query::identify(pid, json),
         Some(Sub::Pids { vrf, json }) => query::pids(&vrf, json),
         Some(Sub::List { json }) => query::list(json),

@@ -116,6 +116,86 @@ pub fn use_vrf_resolv_conf(vrf: &str) -> Result<ResolvConf> {
     }
 }
 
+/// [`use_vrf_resolv_conf`] for the seccomp mode, which may run without privilege: where a private mount
+/// namespace cannot be made (no CAP_SYS_ADMIN), makes a user namespace with it, in which the process
+/// keeps its uid and gid (each mapped to itself, so files and sockets keep their owners; other ids show
+/// as the overflow id, `nobody`) and may mount. Never an error: what failed is [`ResolvConf::NotShown`].
+pub fn use_vrf_resolv_conf_unprivileged(vrf: &str) -> ResolvConf {
+    let conf = vrf_socket::paths::vrf_resolv_conf(vrf);
+    if !conf.is_file() {
+        return ResolvConf::Absent;
+    }
+    let shown = conf.display().to_string();
+    let not_shown = |why: String| ResolvConf::NotShown {
+        conf: shown.clone(),
+        why,
+    };
+    if let Err(e) = private_mount_namespace() {
+        if e != nix::errno::Errno::EPERM {
+            return not_shown(format!("a private mount namespace: {e}"));
+        }
+        if let Err(e) = user_and_mount_namespace() {
+            return not_shown(format!(
+                "the kernel refused an unprivileged user and mount namespace ({e}; see the sysctls \
+                 user.max_user_namespaces, kernel.unprivileged_userns_clone and \
+                 kernel.apparmor_restrict_unprivileged_userns)"
+            ));
+        }
+    }
+    match mount(
+        Some(shown.as_str()),
+        ETC_RESOLV_CONF,
+        None::<&str>,
+        MsFlags::MS_BIND,
+        None::<&str>,
+    ) {
+        Ok(()) => ResolvConf::Shown(shown),
+        Err(e) => not_shown(format!(
+            "bind-mounting it over {ETC_RESOLV_CONF} failed: {e}{}",
+            target_state()
+        )),
+    }
+}
+
+/// Whether this process could make the user and mount namespace of
+/// [`use_vrf_resolv_conf_unprivileged`]: a child process tries, and exits.
+pub fn can_unshare_user_and_mount() -> Result<(), String> {
+    // SAFETY: vrf-exec is single-threaded when `check` runs; the child only makes system calls and exits.
+    match unsafe { nix::unistd::fork() } {
+        Ok(nix::unistd::ForkResult::Child) => {
+            let ok = user_and_mount_namespace().is_ok();
+            // SAFETY: ends the child without running the parent's destructors.
+            unsafe { libc::_exit(if ok { 0 } else { 1 }) }
+        }
+        Ok(nix::unistd::ForkResult::Parent { child }) => {
+            match nix::sys::wait::waitpid(child, None) {
+                Ok(nix::sys::wait::WaitStatus::Exited(_, 0)) => Ok(()),
+                Ok(_) => Err("unshare(CLONE_NEWUSER | CLONE_NEWNS) was refused".into()),
+                Err(e) => Err(format!("waitpid: {e}")),
+            }
+        }
+        Err(e) => Err(format!("fork: {e}")),
+    }
+}
+
+/// `unshare(CLONE_NEWUSER | CLONE_NEWNS)` with this process's uid and gid mapped to themselves
+/// (`setgroups` denied, as the kernel requires of an unprivileged gid map), then mounts made slaves.
+fn user_and_mount_namespace() -> io::Result<()> {
+    let (uid, gid) = (nix::unistd::geteuid(), nix::unistd::getegid());
+    unshare(CloneFlags::CLONE_NEWUSER | CloneFlags::CLONE_NEWNS)?;
+    fs::write("/proc/self/uid_map", format!("{uid} {uid} 1\n"))?;
+    fs::write("/proc/self/setgroups", "deny")?;
+    fs::write("/proc/self/gid_map", format!("{gid} {gid} 1\n"))?;
+    mount(
+        None::<&str>,
+        "/",
+        None::<&str>,
+        MsFlags::MS_REC | MsFlags::MS_SLAVE,
+        None::<&str>,
+    )?;
+    Ok(())
+}
+
 const ETC_RESOLV_CONF: &str = "/etc/resolv.conf";
 
 /// Why `/etc/resolv.conf` cannot be a mount point, and the fix, when it is missing or dangling.

@@ -9,13 +9,15 @@ use anyhow::{Context, Result};
 use vrf_socket::Vrf;
 
 use crate::table::OpenTable;
-use crate::{cgroup, namespace};
+use crate::{cgroup, namespace, seccomp};
 
 /// `vrf-exec identify [PID] [--json]`: the VRF process `pid` (default: this one) runs in; nothing
 /// printed when none.
 pub fn identify(pid: Option<u32>, json: bool) -> Result<()> {
     let pid = pid.unwrap_or_else(std::process::id);
     let vrf = cgroup::identify(pid).with_context(|| format!("reading /proc/{pid}/cgroup"))?;
+    // Not in a VRF's cgroup: perhaps under a seccomp-mode supervisor.
+    let vrf = vrf.or_else(|| seccomp::vrf_of(pid));
     if json {
         println!("{}", serde_json::json!({ "pid": pid, "vrf": vrf }));
     } else if let Some(v) = vrf {
@@ -29,7 +31,14 @@ pub fn identify(pid: Option<u32>, json: bool) -> Result<()> {
 pub fn pids(vrf: &str, json: bool) -> Result<()> {
     cgroup::check_name(vrf)?;
     Vrf::by_name(vrf)?;
-    let pids = cgroup::pids(&namespace::ensure_cgroup2()?, vrf)?;
+    // The cgroup mode's processes (where cgroup2 can be seen), then the seccomp mode's.
+    let mut pids = match namespace::ensure_cgroup2() {
+        Ok(m) => cgroup::pids(&m, vrf)?,
+        Err(_) => Vec::new(),
+    };
+    pids.extend(seccomp::pids_in(vrf));
+    pids.sort_unstable();
+    pids.dedup();
     if json {
         let list: Vec<_> = pids
             .iter()
@@ -67,11 +76,14 @@ pub fn list(json: bool) -> Result<()> {
     let mount: Option<PathBuf> = namespace::ensure_cgroup2().ok();
     let mut rows = Vec::new();
     let mut notes = Vec::new();
+    let supervised = seccomp::pids_by_vrf();
     for v in &vrfs {
         let slaves: Vec<String> = v.slaves()?.into_iter().map(|s| s.name).collect();
+        let seccomp_procs = supervised.get(v.name()).map_or(0, Vec::len);
         let procs = mount
             .as_deref()
-            .map(|m| cgroup::pids(m, v.name()).map(|p| p.len()).unwrap_or(0));
+            .map(|m| cgroup::pids(m, v.name()).map(|p| p.len()).unwrap_or(0))
+            .map(|n| n + seccomp_procs);
         let open = OpenTable::of(v);
         match &open {
             Ok(None) => {}

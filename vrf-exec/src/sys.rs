@@ -1,7 +1,9 @@
-//! The bpf(2) system calls vrf-exec needs; every `unsafe` of the launcher lives here.
+//! The system calls vrf-exec needs that nix does not wrap: bpf(2) for the cgroup mode, seccomp(2) and the
+//! seccomp user-notification ioctls for the seccomp mode, and two interface ioctls. Every `unsafe` of the
+//! launcher lives here.
 //!
-//! The attribute structs mirror the members of `union bpf_attr` (linux/bpf.h) that each command reads;
-//! the kernel accepts a shorter union as long as what it does not see would be zero.
+//! The bpf attribute structs mirror the members of `union bpf_attr` (linux/bpf.h) that each command
+//! reads; the kernel accepts a shorter union as long as what it does not see would be zero.
 
 use std::io;
 use std::mem;
@@ -276,4 +278,160 @@ fn info_by_fd(prog: BorrowedFd<'_>, insns: &mut [Insn]) -> io::Result<ProgInfoRa
     };
     bpf(BPF_OBJ_GET_INFO_BY_FD, &mut attr)?;
     Ok(raw)
+}
+
+// ---- seccomp user notification (the seccomp mode) ----
+
+/// A classic BPF instruction of a seccomp filter (`struct sock_filter`).
+pub type SockFilter = libc::sock_filter;
+
+/// `seccomp(SECCOMP_SET_MODE_FILTER, SECCOMP_FILTER_FLAG_NEW_LISTENER, prog)`: installs `filter` on
+/// this thread (and every process it later becomes or forks; it cannot be removed) and returns the
+/// listener on which its `SECCOMP_RET_USER_NOTIF` verdicts arrive. Needs `no_new_privs` (or
+/// CAP_SYS_ADMIN).
+pub fn seccomp_filter_with_listener(filter: &[SockFilter]) -> io::Result<OwnedFd> {
+    let prog = libc::sock_fprog {
+        len: u16::try_from(filter.len()).map_err(|_| io::Error::from_raw_os_error(libc::EINVAL))?,
+        filter: filter.as_ptr().cast_mut(),
+    };
+    // SAFETY: `prog` points at `filter`, which outlives the call; the kernel copies the program.
+    let r = unsafe {
+        libc::syscall(
+            libc::SYS_seccomp,
+            libc::SECCOMP_SET_MODE_FILTER,
+            libc::SECCOMP_FILTER_FLAG_NEW_LISTENER,
+            &prog as *const libc::sock_fprog,
+        )
+    };
+    if r < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    // SAFETY: with NEW_LISTENER, seccomp(2) returns a new file descriptor that nothing else owns.
+    Ok(unsafe { OwnedFd::from_raw_fd(r as libc::c_int) })
+}
+
+/// `seccomp(SECCOMP_GET_ACTION_AVAIL, SECCOMP_RET_USER_NOTIF)`: whether the kernel knows the verdict
+/// that hands a system call to a supervisor (Linux 5.0).
+pub fn seccomp_user_notif_available() -> bool {
+    let action: u32 = libc::SECCOMP_RET_USER_NOTIF;
+    // SAFETY: the kernel reads one u32 from the pointer, which points at `action`.
+    let r = unsafe {
+        libc::syscall(
+            libc::SYS_seccomp,
+            libc::SECCOMP_GET_ACTION_AVAIL,
+            0,
+            &action as *const u32,
+        )
+    };
+    r == 0
+}
+
+/// A system call a filtered process is blocked in, waiting for the supervisor.
+pub type Notif = libc::seccomp_notif;
+
+/// `SECCOMP_IOCTL_NOTIF_RECV`: the next system call waiting on `listener` (blocks when none is).
+/// `ENOENT`: the process went away before it was read.
+pub fn notif_recv(listener: BorrowedFd<'_>) -> io::Result<Notif> {
+    // SAFETY: all-zero is a valid seccomp_notif (plain integers), and the kernel wants it zeroed.
+    let mut n: Notif = unsafe { mem::zeroed() };
+    // SAFETY: the ioctl writes one seccomp_notif into `n`.
+    let r = unsafe { libc::ioctl(listener.as_raw_fd(), libc::SECCOMP_IOCTL_NOTIF_RECV, &mut n) };
+    if r < 0 {
+        Err(io::Error::last_os_error())
+    } else {
+        Ok(n)
+    }
+}
+
+/// `SECCOMP_IOCTL_NOTIF_SEND`: ends system call `id` with `-errno` (never 0: this supervisor only
+/// answers with a file descriptor, through [`notif_addfd_send`], or an error).
+pub fn notif_send_error(listener: BorrowedFd<'_>, id: u64, errno: i32) -> io::Result<()> {
+    let mut resp = libc::seccomp_notif_resp {
+        id,
+        val: 0,
+        error: -errno.abs(),
+        flags: 0,
+    };
+    // SAFETY: the ioctl reads one seccomp_notif_resp from `resp`.
+    let r = unsafe {
+        libc::ioctl(
+            listener.as_raw_fd(),
+            libc::SECCOMP_IOCTL_NOTIF_SEND,
+            &mut resp,
+        )
+    };
+    if r < 0 {
+        Err(io::Error::last_os_error())
+    } else {
+        Ok(())
+    }
+}
+
+/// `SECCOMP_IOCTL_NOTIF_ADDFD` with `SECCOMP_ADDFD_FLAG_SEND` (Linux 5.14): installs a duplicate of
+/// `fd` in the process blocked in system call `id`, at its lowest free number, and ends that call
+/// with the new number as its result, in one step. Returns that number. `ENOENT`: the process went
+/// away; other errors (`EMFILE`) leave the call waiting for an answer.
+pub fn notif_addfd_send(
+    listener: BorrowedFd<'_>,
+    id: u64,
+    fd: BorrowedFd<'_>,
+    cloexec: bool,
+) -> io::Result<i32> {
+    let mut add = libc::seccomp_notif_addfd {
+        id,
+        flags: libc::SECCOMP_ADDFD_FLAG_SEND as u32,
+        srcfd: fd.as_raw_fd() as u32,
+        newfd: 0,
+        newfd_flags: if cloexec { libc::O_CLOEXEC as u32 } else { 0 },
+    };
+    // SAFETY: the ioctl reads one seccomp_notif_addfd from `add`.
+    let r = unsafe {
+        libc::ioctl(
+            listener.as_raw_fd(),
+            libc::SECCOMP_IOCTL_NOTIF_ADDFD,
+            &mut add,
+        )
+    };
+    if r < 0 {
+        Err(io::Error::last_os_error())
+    } else {
+        Ok(r)
+    }
+}
+
+/// `socket(domain, ty, protocol)` with the caller's integers as they are (the supervisor repeats a
+/// filtered call verbatim, protocol numbers nix has no names for included).
+pub fn socket(domain: i32, ty: i32, protocol: i32) -> io::Result<OwnedFd> {
+    // SAFETY: socket(2) takes plain integers.
+    let r = unsafe { libc::socket(domain, ty, protocol) };
+    if r < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    // SAFETY: socket(2) returned a new file descriptor that nothing else owns.
+    Ok(unsafe { OwnedFd::from_raw_fd(r) })
+}
+
+/// The name and `IFF_*` flags of the device with index `ifindex` (`SIOCGIFNAME`, then `SIOCGIFFLAGS`),
+/// asked through socket `sock`. `ENODEV` when there is none.
+pub fn if_name_and_flags(sock: BorrowedFd<'_>, ifindex: u32) -> io::Result<(String, i16)> {
+    // SAFETY: all-zero is a valid ifreq.
+    let mut req: libc::ifreq = unsafe { mem::zeroed() };
+    req.ifr_ifru.ifru_ifindex = ifindex as libc::c_int;
+    // SAFETY: SIOCGIFNAME reads ifr_ifindex and writes ifr_name of `req`.
+    if unsafe { libc::ioctl(sock.as_raw_fd(), libc::SIOCGIFNAME, &mut req) } < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    // SAFETY: SIOCGIFFLAGS reads ifr_name and writes ifr_flags of `req`.
+    if unsafe { libc::ioctl(sock.as_raw_fd(), libc::SIOCGIFFLAGS, &mut req) } < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    let name: Vec<u8> = req
+        .ifr_name
+        .iter()
+        .take_while(|&&c| c != 0)
+        .map(|&c| c as u8)
+        .collect();
+    // SAFETY: SIOCGIFFLAGS wrote ifr_flags, the union member read here.
+    let flags = unsafe { req.ifr_ifru.ifru_flags };
+    Ok((String::from_utf8_lossy(&name).into_owned(), flags))
 }
