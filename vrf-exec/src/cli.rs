@@ -14,16 +14,25 @@ use crate::mode::ModeArg;
     about = "Run a program inside a VRF",
     long_about = "Run an unmodified program inside a Linux VRF.\n\n\
         Every AF_INET/AF_INET6 socket the program and its children create (TCP, UDP, raw, ICMP) is bound \
-        to the VRF device as it is created, by a BPF program on a cgroup-v2 group: the mechanism of \
+        to the VRF device as it is created. Two mechanisms (--mode; auto picks the first one that can \
+        work, `vrf-exec check` says which):\n\n\
+        cgroup (root): a BPF program on a cgroup-v2 group binds each socket, the mechanism of \
         `ip vrf exec`, in the same cgroup layout, so `ip vrf identify` and `ip vrf pids` see these \
         processes. vrf-exec then execs the command in place: no process is left behind, and stdin, \
-        stdout, stderr, the environment, signals and the exit status are the command's own. If anything \
-        fails before exec, the command is not run: it never falls back to the default VRF.\n\n\
+        stdout, stderr, the environment, signals and the exit status are the command's own.\n\n\
+        seccomp (any user, Linux 5.14+, no privilege, no cgroup, no BPF): a seccomp filter hands each \
+        socket() call to vrf-exec, which stays as the command's parent, makes the socket, binds it and \
+        installs it in the command; a call it cannot bind (VRF deleted, renamed, down) fails with that \
+        error. io_uring and the 32-bit socket calls are refused. vrf-exec forwards signals, leaves the \
+        terminal alone, and exits as the command did once it and everything it left behind ended.\n\n\
+        If anything fails before the command starts, it is not run: vrf-exec never falls back to the \
+        default VRF.\n\n\
         If /etc/vrf/VRF/resolv.conf exists, the command sees it as /etc/resolv.conf (private mount \
-        namespace), so it resolves names with the VRF's name servers.\n\n\
+        namespace; in the seccomp mode a user namespace too, where the kernel allows one), so it resolves \
+        names with the VRF's name servers.\n\n\
         A VRF's table without a default route lets lookups fall through to the main table (the \
         default VRF): vrf-exec warns and runs the command, or refuses it with --strict.\n\n\
-        Security: a VRF is a routing domain, not a sandbox. A second BPF program on the same cgroup, \
+        Security: a VRF is a routing domain, not a sandbox. In the cgroup mode a second BPF program on the same cgroup, \
         the egress guard, drops every packet of the command's sockets that would leave through a device \
         outside the VRF (the VRF device and its ports as they are at launch; a port enslaved later is \
         refused until the next launch). With --user USER (never root) the command cannot leave the VRF: \
@@ -31,13 +40,16 @@ use crate::mode::ModeArg;
         cgroup.procs above the VRF's group. Without --user it runs as root: the guard stops accidental \
         escapes, but a root command can still leave on purpose (move itself to another cgroup, detach \
         the programs, use packet sockets). --group needs --user. vrf-exec refuses to run when installed \
-        set-user-ID, set-group-ID or with file capabilities.",
+        set-user-ID, set-group-ID or with file capabilities. The seccomp mode has no egress guard (it \
+        needs privilege): its command cannot re-bind a socket, but can still send a datagram through a \
+        device outside the VRF by naming it (IP_PKTINFO, an IPv6 scope id).",
     after_help = "Exit status: the command's own; 125 when vrf-exec fails (unknown VRF, not a VRF, VRF \
         down, no privilege, no cgroup2 …), 126 when COMMAND cannot be executed, 127 when it is not found. \
         The query commands exit 1 on failure; `check` exits 1 when a check fails, and changes nothing \
         (it may mount cgroup2 in a private mount namespace of its own to look, and loads a BPF program \
         that it frees at once without attaching it).\n\n\
         Examples:\n  vrf-exec blue ping -c1 10.99.0.2\n  vrf-exec --user nobody red curl http://10.99.0.2/\n  \
+        vrf-exec --mode seccomp blue python3 client.py   (any user)\n  \
         vrf-exec identify $$\n  vrf-exec list --json\n  vrf-exec check blue\n\n\
         A VRF named like a subcommand: vrf-exec exec list COMMAND…",
     args_conflicts_with_subcommands = true,

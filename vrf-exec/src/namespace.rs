@@ -160,12 +160,10 @@ pub fn use_vrf_resolv_conf_unprivileged(vrf: &str) -> ResolvConf {
 /// Whether this process could make the user and mount namespace of
 /// [`use_vrf_resolv_conf_unprivileged`]: a child process tries, and exits.
 pub fn can_unshare_user_and_mount() -> Result<(), String> {
-    // SAFETY: vrf-exec is single-threaded when `check` runs; the child only makes system calls and exits.
-    match unsafe { nix::unistd::fork() } {
+    match crate::sys::fork() {
         Ok(nix::unistd::ForkResult::Child) => {
             let ok = user_and_mount_namespace().is_ok();
-            // SAFETY: ends the child without running the parent's destructors.
-            unsafe { libc::_exit(if ok { 0 } else { 1 }) }
+            crate::sys::exit_now(if ok { 0 } else { 1 })
         }
         Ok(nix::unistd::ForkResult::Parent { child }) => {
             match nix::sys::wait::waitpid(child, None) {

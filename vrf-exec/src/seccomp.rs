@@ -12,7 +12,10 @@
 //! down): it never gets an unbound socket. A bound socket stays bound: changing or removing the binding
 //! needs CAP_NET_RAW, which the command does not have over the host's network namespace.
 //!
-//! The supervisor is a transparent parent: it forwards TERM, HUP, INT, QUIT, USR1, USR2, WINCH and CONT
+//! The supervisor is not dumpable, so that processes of its user (the command among them) cannot
+//! ptrace it, read or write its memory, or take its descriptors with `pidfd_getfd` (all need
+//! CAP_SYS_PTRACE then): it is the one process of that user that makes unbound sockets, if only for a
+//! moment. It is a transparent parent: it forwards TERM, HUP, INT, QUIT, USR1, USR2, WINCH and CONT
 //! (not those the terminal already sent to the command's process group), leaves stdin, stdout, stderr and
 //! the terminal alone, and ends as the command ended: with its exit status, or by the same signal. It is
 //! a child subreaper, so processes the command leaves behind stay its children and stay supervised; it
@@ -23,7 +26,7 @@
 use std::ffi::CString;
 use std::io::{self, IoSlice, IoSliceMut};
 use std::num::NonZeroU32;
-use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd, RawFd};
 use std::process::ExitCode;
 
 use anyhow::{Context, Result, anyhow, bail};
@@ -36,7 +39,7 @@ use nix::sys::socket::{
     recvmsg, sendmsg, socketpair,
 };
 use nix::sys::wait::{WaitPidFlag, WaitStatus, waitpid};
-use nix::unistd::{ForkResult, Pid, fork, getpgrp, getpid, getppid};
+use nix::unistd::{ForkResult, Pid, getpgrp, getpid, getppid};
 use vrf_socket::Vrf;
 
 use crate::{EXIT_FAILURE, exec, filter, sys};
@@ -223,14 +226,21 @@ pub fn run(vrf: &Binding, command: &[String], env: Option<&[CString]>) -> Result
         .context("signalfd")?;
     nix::sys::prctl::set_child_subreaper(true).context("PR_SET_CHILD_SUBREAPER")?;
     let parent = getpid();
-    // SAFETY: vrf-exec is single-threaded here, so the child may run any code until exec.
-    match unsafe { fork() }.context("fork")? {
+    match sys::fork().context("fork")? {
         ForkResult::Child => {
             drop(ours);
             child(parent, &old, &program, theirs, &argv, env)
         }
         ForkResult::Parent { child } => {
             drop(theirs);
+            // Not dumpable: a process of the same user (the command included) can neither ptrace the
+            // supervisor, nor read or write its memory, nor take its descriptors (pidfd_getfd) to make
+            // or grab a socket outside the VRF; that takes CAP_SYS_PTRACE.
+            if let Err(e) = nix::sys::prctl::set_dumpable(false) {
+                let _ = nix::sys::signal::kill(child, Signal::SIGKILL);
+                let _ = wait_for(child);
+                bail!("PR_SET_DUMPABLE: {e}");
+            }
             let listener = receive_listener(&ours);
             drop(ours);
             let listener = match listener {
@@ -260,8 +270,7 @@ fn child(
 ) -> ! {
     let fail = |what: &str, e: &dyn std::fmt::Display| -> ! {
         eprintln!("vrf-exec: {what}: {e}; the command was not run");
-        // SAFETY: _exit ends the process without running the parent's atexit handlers or destructors.
-        unsafe { libc::_exit(i32::from(EXIT_FAILURE)) }
+        sys::exit_now(i32::from(EXIT_FAILURE))
     };
     if let Err(e) = nix::sys::prctl::set_pdeathsig(Signal::SIGKILL) {
         fail("PR_SET_PDEATHSIG", &e);
@@ -297,8 +306,7 @@ fn child(
     drop(to_parent);
     let e = exec::exec_args(argv, env);
     eprintln!("vrf-exec: {}", e.message);
-    // SAFETY: as above.
-    unsafe { libc::_exit(i32::from(e.status)) }
+    sys::exit_now(i32::from(e.status))
 }
 
 /// The listener the child sends; `None` when it closed its end first (it failed and said why).
@@ -324,11 +332,9 @@ fn receive_listener(sock: &OwnedFd) -> Result<Option<OwnedFd>> {
         if let ControlMessageOwned::ScmRights(fds) = c {
             let mut fds = fds.into_iter();
             if let Some(fd) = fds.next() {
-                // SAFETY: SCM_RIGHTS gave this process a new descriptor that nothing else owns.
-                let owned = unsafe { OwnedFd::from_raw_fd(fd) };
+                let owned = sys::received_fd(fd);
                 for extra in fds {
-                    // SAFETY: as above; closed at once.
-                    drop(unsafe { OwnedFd::from_raw_fd(extra) });
+                    drop(sys::received_fd(extra));
                 }
                 return Ok(Some(owned));
             }
@@ -498,8 +504,7 @@ fn end_like(status: WaitStatus) -> ExitCode {
         WaitStatus::Exited(_, code) => ExitCode::from(code as u8),
         WaitStatus::Signaled(_, sig, _) => {
             let _ = nix::sys::resource::setrlimit(nix::sys::resource::Resource::RLIMIT_CORE, 0, 0);
-            // SAFETY: restoring the default action of a signal is always sound.
-            let _ = unsafe { nix::sys::signal::signal(sig, nix::sys::signal::SigHandler::SigDfl) };
+            sys::default_action(sig);
             let mut set = SigSet::empty();
             set.add(sig);
             let _ = sigprocmask(SigmaskHow::SIG_UNBLOCK, Some(&set), None);

@@ -7,7 +7,7 @@
 
 use std::io;
 use std::mem;
-use std::os::fd::{AsRawFd, BorrowedFd, FromRawFd, OwnedFd};
+use std::os::fd::{AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
 
 const BPF_PROG_LOAD: libc::c_int = 5;
 const BPF_PROG_ATTACH: libc::c_int = 8;
@@ -434,4 +434,33 @@ pub fn if_name_and_flags(sock: BorrowedFd<'_>, ifindex: u32) -> io::Result<(Stri
     // SAFETY: SIOCGIFFLAGS wrote ifr_flags, the union member read here.
     let flags = unsafe { req.ifr_ifru.ifru_flags };
     Ok((String::from_utf8_lossy(&name).into_owned(), flags))
+}
+
+// ---- processes (the seccomp mode's fork, and `check`'s) ----
+
+/// `fork()`. Only for a single-threaded process: the child may then run any code until it execs or
+/// calls [`exit_now`] (vrf-exec starts no thread before a launch or `check` forks).
+pub fn fork() -> nix::Result<nix::unistd::ForkResult> {
+    // SAFETY: vrf-exec is single-threaded where it forks (no thread, no runtime is started before), so
+    // the child inherits no lock held by another thread.
+    unsafe { nix::unistd::fork() }
+}
+
+/// `_exit(status)`: ends a forked child at once, without the parent's atexit handlers or destructors
+/// (buffered output of the parent's copy would be written twice).
+pub fn exit_now(status: i32) -> ! {
+    // SAFETY: _exit takes an int and does not return.
+    unsafe { libc::_exit(status) }
+}
+
+/// Takes ownership of a descriptor this process just received with `SCM_RIGHTS`.
+pub fn received_fd(fd: RawFd) -> OwnedFd {
+    // SAFETY: the kernel installed `fd` in this process for this message; nothing else owns it.
+    unsafe { OwnedFd::from_raw_fd(fd) }
+}
+
+/// Restores the default action of `sig` (for a supervisor about to die of the command's signal).
+pub fn default_action(sig: nix::sys::signal::Signal) {
+    // SAFETY: SIG_DFL installs no handler of ours, so no handler can run with broken invariants.
+    let _ = unsafe { nix::sys::signal::signal(sig, nix::sys::signal::SigHandler::SigDfl) };
 }

@@ -3,7 +3,7 @@
 //! counters; an attacker, a plain python3 script that knows nothing of vrf-exec, tries every way a socket
 //! can pick its output device (control messages, socket options, scope ids, re-binding, leaving the
 //! cgroup). Under `--user` nothing may arrive there while traffic inside the VRF still works; as root,
-//! what the README says. Also: what the egress hook sees, devices enslaved after a launch, and hooks
+//! and in the seccomp mode (no egress guard), what the README says. Also: what the egress hook sees, devices enslaved after a launch, and hooks
 //! that only look like the sock-create binder.
 
 use std::collections::BTreeMap;
@@ -37,6 +37,7 @@ vrf_lab::lab_tests! {
         || confined_command_cannot_leave_the_vrf(&["--user", "nobody", "--group", "nogroup"]),
     port_enslaved_after_the_launch_is_refused_until_the_next_launch,
     look_alike_hooks_are_replaced,
+    seccomp_mode_has_no_egress_guard,
 }
 
 /// The UDP port every listener here uses.
@@ -494,6 +495,57 @@ fn confined_command_cannot_leave_the_vrf(who: &[&str]) -> Result<()> {
         ensure!(
             result.starts_with("refused"),
             "{step} was not refused: {result:?}"
+        );
+    }
+    ensure_inside_works(&got)
+}
+
+/// The ways out that only the egress guard stops: a datagram's own choice of device.
+const PER_DATAGRAM: &[&str] = &["pktinfo4", "icmp_pktinfo4", "scope_id6"];
+
+/// The seccomp mode (an unprivileged caller: here `nobody`) binds every socket but cannot attach the
+/// egress guard, a cgroup BPF program that needs privilege. Measured, as the README says: the
+/// per-datagram device choices ([`PER_DATAGRAM`]) get out, every other way is refused, and everything
+/// inside the VRF works, DNS through the VRF's resolv.conf included.
+fn seccomp_mode_has_no_egress_guard() -> Result<()> {
+    let t = Topology::new()?;
+    t.router_sysctl("net.ipv4.ping_group_range", ALL_GROUPS)?;
+    let out = Link::new(&t, "out", "vo", 98, None)?;
+    let _inside = Inside::start(&t)?;
+    let dir = TempDir::new("escape")?;
+    let script = attacker_script(&dir)?;
+    let steps: Vec<&str> = ESCAPES.iter().chain(INSIDE).copied().collect();
+    let mut args: Vec<String> = ["--reuid=nobody", "--regid=nogroup", "--clear-groups"]
+        .map(String::from)
+        .to_vec();
+    args.extend([vrf_exec()?, "-v".into(), t.blue.vrf.clone()]);
+    args.extend(attacker_args(&script, &out, &steps));
+    let echos = IcmpCounters::read(&out.ns)?.in_echos_v4;
+    let r = cmd::run(&mut t.router_cmd("setpriv", &args))?;
+    ensure!(
+        r.stderr.contains("seccomp mode"),
+        "nobody's launch did not use the seccomp mode: {}",
+        r.stderr
+    );
+    let got = results(&r)?;
+    eprintln!("seccomp mode, nobody:");
+    for (step, result) in &got {
+        eprintln!("  {step:<14} {result}");
+    }
+    let mut arrived = out.arrived("");
+    arrived.sort();
+    let echos = IcmpCounters::read(&out.ns)?.in_echos_v4 - echos;
+    ensure!(
+        arrived == ["pktinfo4", "scope_id6"] && echos > 0,
+        "the seccomp mode should let out exactly the per-datagram device choices (UDP and ICMP \
+         IP_PKTINFO, an IPv6 scope id): {arrived:?} arrived outside, {echos} ICMP echo requests; \
+         attacker: {got:?}"
+    );
+    for step in ESCAPES.iter().filter(|s| !PER_DATAGRAM.contains(s)) {
+        let result = got.get(*step).map_or("", String::as_str);
+        ensure!(
+            result.starts_with("refused"),
+            "{step} was not refused in the seccomp mode: {result:?}"
         );
     }
     ensure_inside_works(&got)
