@@ -4,9 +4,7 @@
 
 use std::ffi::OsString;
 
-use clap::{Args, Parser, Subcommand};
-
-use crate::mode::ModeArg;
+use clap::{Args, Parser, Subcommand, ValueEnum};
 
 #[derive(Parser, Debug)]
 #[command(
@@ -120,6 +118,19 @@ pub struct RunArgs {
         value_name = "COMMAND"
     )]
     pub command: Vec<String>,
+}
+
+/// `--mode`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Default)]
+pub enum ModeArg {
+    /// The cgroup mode when this process may use it (root in the host's user namespace, cgroup2
+    /// writable), else the seccomp mode.
+    #[default]
+    Auto,
+    /// The cgroup-v2 BPF sock-create hook, as `ip vrf exec` (root).
+    Cgroup,
+    /// The seccomp user-notification supervisor (no privilege; Linux 5.14 or later).
+    Seccomp,
 }
 
 #[derive(Subcommand, Debug)]

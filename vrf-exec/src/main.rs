@@ -14,6 +14,7 @@ mod identity;
 mod launch;
 mod mode;
 mod namespace;
+mod procfs;
 mod query;
 mod seccomp;
 mod sys;

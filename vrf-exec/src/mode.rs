@@ -6,24 +6,11 @@
 use std::fs;
 use std::path::Path;
 
-use clap::ValueEnum;
 use nix::sys::statvfs::{FsFlags, statvfs};
 
+pub use crate::cli::ModeArg;
 use crate::identity::Caps;
 use crate::namespace;
-
-/// `--mode`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Default)]
-pub enum ModeArg {
-    /// The cgroup mode when this process may use it (root in the host's user namespace, cgroup2
-    /// writable), else the seccomp mode.
-    #[default]
-    Auto,
-    /// The cgroup-v2 BPF sock-create hook, as `ip vrf exec` (root).
-    Cgroup,
-    /// The seccomp user-notification supervisor (no privilege; Linux 5.14 or later).
-    Seccomp,
-}
 
 /// A launch mechanism.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

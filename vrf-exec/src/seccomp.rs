@@ -42,6 +42,7 @@ use nix::sys::wait::{WaitPidFlag, WaitStatus, waitpid};
 use nix::unistd::{ForkResult, Pid, getpgrp, getpid, getppid};
 use vrf_socket::Vrf;
 
+use crate::procfs::{self, Stat};
 use crate::{EXIT_FAILURE, exec, filter, sys};
 
 /// The signals the supervisor passes on to the command.
@@ -581,58 +582,16 @@ fn supervised_vrf(pid: u32) -> Option<String> {
         return None;
     }
     let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).ok()?;
-    let argv = cmdline
-        .split(|&b| b == 0)
-        .filter(|a| !a.is_empty())
-        .map(|a| std::ffi::OsString::from(String::from_utf8_lossy(a).into_owned()));
-    let args = crate::cli::launch_of(argv.collect())?;
-    if args.mode == crate::mode::ModeArg::Cgroup {
-        return None;
-    }
-    args.vrf.filter(|v| v != "default")
+    procfs::launched_vrf(&cmdline)
 }
 
 /// Whether process `pid` runs under a seccomp filter (`Seccomp: 2` in its status).
 fn filtered(pid: u32) -> bool {
-    std::fs::read_to_string(format!("/proc/{pid}/status")).is_ok_and(|s| {
-        s.lines()
-            .find_map(|l| l.strip_prefix("Seccomp:"))
-            .is_some_and(|v| v.trim() == "2")
-    })
-}
-
-/// What [`vrf_of`] and [`pids_in`] read of `/proc/PID/stat`.
-struct Stat {
-    pid: u32,
-    ppid: u32,
-    comm: String,
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .is_ok_and(|s| procfs::seccomp_filtered(&s))
 }
 
 fn stat(pid: u32) -> Option<Stat> {
     let text = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-    parse_stat(pid, &text)
-}
-
-/// `PID (COMM) STATE PPID …`: the command name may hold spaces and parentheses, so it ends at the last
-/// `)`.
-fn parse_stat(pid: u32, text: &str) -> Option<Stat> {
-    let open = text.find('(')?;
-    let close = text.rfind(')')?;
-    let comm = text.get(open + 1..close)?.to_string();
-    let mut rest = text.get(close + 1..)?.split_whitespace();
-    let _state = rest.next()?;
-    let ppid = rest.next()?.parse().ok()?;
-    Some(Stat { pid, ppid, comm })
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn stat_lines_with_odd_command_names() {
-        let s = parse_stat(42, "42 (a) b) (c) S 7 42 42 0 -1").unwrap();
-        assert_eq!((s.ppid, s.comm.as_str()), (7, "a) b) (c"));
-        assert!(parse_stat(1, "1 (init S 0").is_none());
-    }
+    procfs::parse_stat(pid, &text)
 }
