@@ -22,7 +22,9 @@ if ! cargo fuzz --version >/dev/null 2>&1; then
   echo "fuzz: cargo-fuzz is missing: cargo install cargo-fuzz --locked (scripts/install-deps.sh does it)" >&2
   exit 1
 fi
-for dir in */fuzz; do
+# Every crate's fuzz/ (target/fuzz, the build directory, has no Cargo.toml).
+for manifest in */fuzz/Cargo.toml; do
+  dir=${manifest%/Cargo.toml}
   crate=${dir%/fuzz}
   for target in $(cd "$crate" && cargo fuzz list); do
     if [ $# -gt 0 ] && [[ " $* " != *" $target "* ]]; then

@@ -72,7 +72,7 @@ mod tests {
     #[test]
     fn supervisors_are_launches_into_a_vrf() {
         assert_eq!(
-            launched_vrf(b"vrf-exec\0blue\0sleep\0009\0"),
+            launched_vrf(b"vrf-exec\0blue\0sleep\x009\0"),
             Some("blue".into())
         );
         assert_eq!(
