@@ -452,8 +452,11 @@ fn answer(listener: BorrowedFd<'_>, vrf: &Binding, told: &mut Vec<Errno>) {
 }
 
 /// Passes signal `sig` on: to the command while it runs, then to the processes it left behind. Not when
-/// the terminal sent it to a process group the command is in (it has it already), nor when the command
-/// sent it to its own group.
+/// the command is in this process's group and the terminal sent the signal to that group (Ctrl-C,
+/// Ctrl-\\, a resize: the command has it already), nor when the command sent it. A signal another
+/// process sends to the whole group (`kill -TERM -PGID`, `timeout`) reaches a command in that group
+/// twice: once directly, once from vrf-exec, which cannot tell it from one sent to its own pid (which
+/// must be passed on).
 fn forward(sig: Signal, info: &nix::sys::signalfd::siginfo, command: Pid, ended: bool) {
     let same_group = nix::unistd::getpgid(Some(command)).is_ok_and(|g| g == getpgrp());
     let from_command = info.ssi_pid == command.as_raw() as u32;
