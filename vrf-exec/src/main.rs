@@ -30,6 +30,10 @@ use crate::cli::{Cli, Sub};
 const EXIT_FAILURE: u8 = 125;
 
 fn main() -> ExitCode {
+    // The Rust runtime ignores SIGPIPE, and an ignored signal stays ignored across exec: the command
+    // would get EPIPE errors where it expects to die quietly (`vrf-exec blue yes | head -1`), and so
+    // would `vrf-exec check | head`.
+    sys::default_action(nix::sys::signal::Signal::SIGPIPE);
     // Before anything: an install that raised the caller's privileges runs nothing.
     if let Err(e) = identity::refuse_raised_privileges() {
         eprintln!("vrf-exec: {e:#}");

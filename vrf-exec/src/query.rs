@@ -80,10 +80,12 @@ pub fn list(json: bool) -> Result<()> {
     for v in &vrfs {
         let slaves: Vec<String> = v.slaves()?.into_iter().map(|s| s.name).collect();
         let seccomp_procs = supervised.get(v.name()).map_or(0, Vec::len);
-        let procs = mount
+        // Where cgroup2 cannot be seen (an unprivileged caller under `ip netns exec`), the cgroup
+        // mode's processes cannot be counted, the seccomp mode's still can: as `pids` lists them.
+        let in_cgroups = mount
             .as_deref()
-            .map(|m| cgroup::pids(m, v.name()).map(|p| p.len()).unwrap_or(0))
-            .map(|n| n + seccomp_procs);
+            .map_or(0, |m| cgroup::pids(m, v.name()).map(|p| p.len()).unwrap_or(0));
+        let procs = Some(in_cgroups + seccomp_procs);
         let open = OpenTable::of(v);
         match &open {
             Ok(None) => {}
