@@ -14,6 +14,7 @@ mod harness;
 mod http;
 mod open_tables;
 mod ping;
+mod seccomp_escape;
 mod socket_tools;
 mod sockets;
 mod tables;
@@ -28,6 +29,7 @@ fn main() -> std::process::ExitCode {
         escape::TESTS,
         exec_hardening::TESTS,
         exec_churn::TESTS,
+        seccomp_escape::TESTS,
         ping::TESTS,
         dns::TESTS,
         http::TESTS,
