@@ -1,11 +1,12 @@
 //! vrf-exec's seccomp mode under attack, as `nobody` (not root, so `--mode auto` takes the seccomp
 //! mode): the command gets sockets bound to the VRF from the supervisor, and every way around that is
-//! tried for real, each next to a run that shows the door exists:
+//! tried for real, each escape next to a run that shows the door exists on this kernel:
 //!
 //! - escapes: re-binding a socket to the other VRF or unbinding it (`SO_BINDTODEVICE`,
 //!   `SO_BINDTOIFINDEX`), a socket made by io_uring (`IORING_OP_SOCKET`, example `uring_socket`), the
 //!   i386 ABI's `socket`, `socketcall` and `io_uring_setup` through `int 0x80` and the x32 ABI's
-//!   `socket` (example `i386_socket`), and a datagram sent out of another VRF's port with `IP_PKTINFO`;
+//!   `socket` (example `i386_socket`), a datagram sent out of another VRF's port with `IP_PKTINFO`, and
+//!   the command taking its supervisor's seccomp listener (`pidfd_getfd`) to answer its own calls;
 //! - failing closed: an unknown or down VRF (exit 125, nothing run), a VRF set down, renamed or deleted
 //!   while the command runs (its new sockets fail with `ENETDOWN` / `ENODEV`, nothing reaches a peer,
 //!   the supervisor says so once);
@@ -43,6 +44,7 @@ vrf_lab::lab_tests! {
     io_uring_cannot_make_a_socket,
     i386_and_x32_abis_cannot_make_a_socket,
     pktinfo_cannot_send_through_another_vrfs_port,
+    command_cannot_take_the_supervisors_listener,
     unknown_or_down_vrf_runs_nothing,
     vrf_set_down_or_renamed_while_running_fails_new_sockets,
     vrf_deleted_while_running_fails_closed,
@@ -514,6 +516,9 @@ print("plain=sent", flush=True)
 /// `IP_PKTINFO` control message naming red's port sends the datagram out there, to red's peer (the
 /// cgroup mode's egress guard drops it; the README's table). Under the seccomp mode nothing may arrive
 /// at red's peer, while the plain datagram of the same socket reaches blue's (the listeners work).
+///
+/// Fails with vrf-exec as of the seccomp mode's first version: the seccomp mode has no egress guard, and
+/// the datagram arrives at red's peer.
 fn pktinfo_cannot_send_through_another_vrfs_port() -> Result<()> {
     let t = Topology::new()?;
     let (_blue_l, to_blue) = listener(&t.blue.peer_ns)?;
@@ -550,6 +555,129 @@ fn pktinfo_cannot_send_through_another_vrfs_port() -> Result<()> {
         got(&to_red),
         t.red.dev,
         got(&to_blue)
+    );
+    Ok(())
+}
+
+/// `steal.py control PID`: takes descriptor 0 of process PID (`pidfd_getfd`), prints `control=stolen`
+/// or `control=ERRNO`.
+/// `steal.py attack`: takes the seccomp listener of its parent, the supervisor (found in
+/// `/proc/PPID/fd`, or by trying descriptors 3 to 63 when that cannot be read), stops the supervisor,
+/// and answers its own `socket(AF_INET)` with `SECCOMP_USER_NOTIF_FLAG_CONTINUE`, so that the kernel
+/// makes the socket unsupervised. Prints `stolen=yes|no:WHY`, then, when stolen,
+/// `socket=bound:N|errno:E` (N 0: an unbound socket, in the default VRF).
+const STEAL_PY: &str = r#"
+import ctypes, errno, fcntl, os, signal, socket, struct, sys, threading
+libc = ctypes.CDLL(None, use_errno=True)
+libc.syscall.restype = ctypes.c_long
+def syscall(*args):
+    r = libc.syscall(*[ctypes.c_long(a) for a in args])
+    if r < 0:
+        e = ctypes.get_errno()
+        raise OSError(e, os.strerror(e))
+    return r
+def name(e):
+    return errno.errorcode.get(e.errno, str(e.errno))
+PIDFD_OPEN, PIDFD_GETFD = 434, 438
+NOTIF_RECV, NOTIF_SEND, CONTINUE = 0xC0502100, 0xC0182101, 1
+def take(pid, fd):
+    return syscall(PIDFD_GETFD, syscall(PIDFD_OPEN, pid, 0), fd, 0)
+if sys.argv[1] == "control":
+    try:
+        take(int(sys.argv[2]), 0)
+        print("control=stolen")
+    except OSError as e:
+        print("control=" + name(e))
+    sys.exit(0)
+sup = os.getppid()
+try:
+    candidates = [int(f) for f in os.listdir("/proc/%d/fd" % sup)
+                  if "seccomp" in os.readlink("/proc/%d/fd/%s" % (sup, f))]
+except OSError:
+    candidates = list(range(3, 64))
+listener, why = None, "no listener"
+for fd in candidates:
+    try:
+        mine = take(sup, fd)
+    except OSError as e:
+        why = name(e)
+        continue
+    if "seccomp" in os.readlink("/proc/self/fd/%d" % mine):
+        listener = mine
+        break
+    os.close(mine)
+if listener is None:
+    print("stolen=no:" + why, flush=True)
+    sys.exit(0)
+print("stolen=yes", flush=True)
+os.kill(sup, signal.SIGSTOP)
+try:
+    result = {}
+    def make():
+        try:
+            s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+            result["r"] = "bound:%d" % int.from_bytes(s.getsockopt(socket.SOL_SOCKET, 62, 4), "little")
+        except OSError as e:
+            result["r"] = "errno:" + name(e)
+    t = threading.Thread(target=make, daemon=True)
+    t.start()
+    notif = bytearray(80)
+    fcntl.ioctl(listener, NOTIF_RECV, notif, True)
+    answer = bytearray(struct.pack("QqiI", struct.unpack_from("Q", notif)[0], 0, 0, CONTINUE))
+    fcntl.ioctl(listener, NOTIF_SEND, answer, True)
+    t.join(10)
+    print("socket=" + result.get("r", "none"), flush=True)
+finally:
+    os.kill(sup, signal.SIGCONT)
+"#;
+
+/// Escape 5: the supervisor runs as the command's user, so unless it protects itself (it is not
+/// dumpable, say), the command may take its descriptors: `pidfd_getfd` on the seccomp listener, then,
+/// with the supervisor stopped, it answers its own `socket()` with `SECCOMP_USER_NOTIF_FLAG_CONTINUE`
+/// and the kernel makes an unbound socket. The door: on this kernel (Yama's `ptrace_scope` is 0 in the
+/// lab) a nobody process takes a descriptor of another, unrelated nobody process. The command must get
+/// neither the listener nor an unbound socket.
+///
+/// Fails with vrf-exec as of the seccomp mode's first version: the supervisor stays dumpable, the
+/// listener is taken, and the socket comes unbound (`socket=bound:0`).
+fn command_cannot_take_the_supervisors_listener() -> Result<()> {
+    let t = Topology::new()?;
+    let dir = TempDir::new("sc-steal")?;
+    let script = dir.file("steal.py", STEAL_PY)?;
+    let script = path_str(&script)?;
+    let scope = std::fs::read_to_string("/proc/sys/kernel/yama/ptrace_scope")
+        .unwrap_or_else(|_| "no Yama".into());
+    let mut victim = Session::spawn(as_nobody(
+        &t,
+        &[
+            PYTHON,
+            "-c",
+            "import time; print('ready', flush=True); time.sleep(60)",
+        ],
+    ))?;
+    victim.expect("ready")?;
+    let pid = victim.pid().to_string();
+    let control = run_bounded(
+        &mut as_nobody(&t, &[PYTHON, script, "control", &pid]),
+        LIMIT,
+    )?;
+    drop(victim);
+    ensure!(
+        control.success() && control.stdout.trim() == "control=stolen",
+        "{}\nptrace_scope {}: a nobody process should take a descriptor of another one here; without \
+         that this test proves nothing",
+        control.describe("the control"),
+        scope.trim()
+    );
+    let r = run_bounded(
+        &mut nobody_in(&t, &t.blue.vrf, &[PYTHON, script, "attack"])?,
+        LIMIT,
+    )?;
+    ensure!(
+        r.success() && r.stdout.starts_with("stolen=no") && !r.stdout.contains("bound:0"),
+        "{}\nthe command took its supervisor's seccomp listener (ptrace_scope {})",
+        r.describe("the command attacking its supervisor"),
+        scope.trim()
     );
     Ok(())
 }
@@ -1049,6 +1177,10 @@ fn background_children_stay_bound_and_another_vrf_is_refused() -> Result<()> {
 
 /// A nested `vrf-exec blue` inside blue (a script that calls vrf-exec itself): its command runs, bound
 /// to blue.
+///
+/// Fails with vrf-exec as of the seccomp mode's first version: the kernel allows one listener per
+/// filter chain (`seccomp(SECCOMP_FILTER_FLAG_NEW_LISTENER)` fails with `EBUSY` under a filter that has
+/// one), so the nested launch ends with 125, "installing the seccomp filter: Device or resource busy".
 fn nested_launch_into_the_same_vrf_works() -> Result<()> {
     let t = Topology::new()?;
     let bound = example("bound_ifindex")?;
