@@ -15,6 +15,7 @@ mod http;
 mod open_tables;
 mod ping;
 mod seccomp;
+mod seccomp_escape;
 mod socket_tools;
 mod sockets;
 mod tables;
@@ -30,6 +31,7 @@ fn main() -> std::process::ExitCode {
         exec_hardening::TESTS,
         exec_churn::TESTS,
         seccomp::TESTS,
+        seccomp_escape::TESTS,
         ping::TESTS,
         dns::TESTS,
         http::TESTS,
