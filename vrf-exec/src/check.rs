@@ -114,7 +114,12 @@ fn seccomp_checks(r: &mut Report) {
 /// A socket of this process binds to `v` as the supervisor's would.
 fn probe_seccomp(r: &mut Report, v: &Vrf) {
     match seccomp::probe(Some(&seccomp::Binding::of(v))) {
-        Ok(()) => r.ok(&format!(
+        Ok(seccomp::Probe::AlreadyThere) => r.ok(&format!(
+            "this process is in {} already (its sockets come bound there): a launch runs the \
+             command in place, bound by what binds this process's sockets",
+            v.name()
+        )),
+        Ok(seccomp::Probe::Binds) => r.ok(&format!(
             "a socket of this process binds to {} (ifindex {}), as the supervisor's will",
             v.name(),
             v.index()

@@ -117,7 +117,7 @@ fn run_seccomp(
         None => None,
     };
     let binding = vrf.as_ref().map(seccomp::Binding::of);
-    seccomp::probe(binding.as_ref())?;
+    let found = seccomp::probe(binding.as_ref())?;
     if args.verbose {
         let what = vrf.as_ref().map_or("the default VRF".into(), |v| {
             format!(
@@ -132,10 +132,11 @@ fn run_seccomp(
             eprintln!("vrf-exec: /etc/resolv.conf is {r}");
         }
     }
-    match &binding {
-        Some(b) => seccomp::run(b, &args.command, env.as_deref()),
-        // The default VRF, and this process's sockets are unbound (probed): nothing to supervise.
-        None => {
+    match (&binding, found) {
+        (Some(b), seccomp::Probe::Binds) => seccomp::run(b, &args.command, env.as_deref()),
+        // Already there (probed): nested in the same VRF, whose supervisor or cgroup hook binds every
+        // socket of the command too; or the default VRF from outside any VRF. Nothing to supervise.
+        _ => {
             let e = exec::exec(&args.command, env.as_deref());
             eprintln!("vrf-exec: {}", e.message);
             Ok(ExitCode::from(e.status))

@@ -82,9 +82,9 @@ pub fn list(json: bool) -> Result<()> {
         let seccomp_procs = supervised.get(v.name()).map_or(0, Vec::len);
         // Where cgroup2 cannot be seen (an unprivileged caller under `ip netns exec`), the cgroup
         // mode's processes cannot be counted, the seccomp mode's still can: as `pids` lists them.
-        let in_cgroups = mount
-            .as_deref()
-            .map_or(0, |m| cgroup::pids(m, v.name()).map(|p| p.len()).unwrap_or(0));
+        let in_cgroups = mount.as_deref().map_or(0, |m| {
+            cgroup::pids(m, v.name()).map(|p| p.len()).unwrap_or(0)
+        });
         let procs = Some(in_cgroups + seccomp_procs);
         let open = OpenTable::of(v);
         match &open {

@@ -97,11 +97,22 @@ pub fn kernel_support() -> Result<(), String> {
     Ok(())
 }
 
+/// What [`probe`] found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Probe {
+    /// New sockets of this process come unbound, and one was bound to the VRF: supervise.
+    Binds,
+    /// New sockets of this process come bound to the VRF already: a launch nested in the same VRF
+    /// (under a supervisor, whose filter admits no second listener, or in the VRF's cgroup), or the
+    /// default VRF asked for outside any VRF. Nothing to supervise: exec in place.
+    AlreadyThere,
+}
+
 /// Checks, before anything runs, that this process can give the command sockets in `vrf`: a test
 /// socket must bind to it, or be bound to it already (a launch nested in the same VRF); one bound
 /// elsewhere means vrf-exec itself runs inside another VRF, which it cannot leave without privilege.
 /// `None` (the default VRF): the test socket must be unbound.
-pub fn probe(vrf: Option<&Binding>) -> Result<()> {
+pub fn probe(vrf: Option<&Binding>) -> Result<Probe> {
     let sock = match sys::socket(libc::AF_INET, libc::SOCK_DGRAM | libc::SOCK_CLOEXEC, 0)
         .or_else(|_| sys::socket(libc::AF_INET6, libc::SOCK_DGRAM | libc::SOCK_CLOEXEC, 0))
     {
@@ -110,7 +121,7 @@ pub fn probe(vrf: Option<&Binding>) -> Result<()> {
     };
     let bound = vrf_socket::bound_index(&sock).context("reading a test socket's binding")?;
     match (vrf, bound) {
-        (Some(v), Some(b)) if b == v.index => Ok(()),
+        (Some(v), Some(b)) if b == v.index => Ok(Probe::AlreadyThere),
         (_, Some(b)) => {
             let there = Vrf::by_index(b).map_or(format!("ifindex {b}"), |d| {
                 format!("VRF {} (ifindex {b})", d.name())
@@ -125,9 +136,9 @@ pub fn probe(vrf: Option<&Binding>) -> Result<()> {
         }
         (Some(v), None) => {
             bind(&sock, v).map_err(|(_, why)| anyhow!(why))?;
-            Ok(())
+            Ok(Probe::Binds)
         }
-        (None, None) => Ok(()),
+        (None, None) => Ok(Probe::AlreadyThere),
     }
 }
 
@@ -185,6 +196,14 @@ fn bind(sock: &OwnedFd, vrf: &Binding) -> Result<(), (Errno, String)> {
             ),
         )),
         Ok(_) => Ok(()),
+        // SO_BINDTOIFINDEX takes an index that no longer exists; this is where it shows.
+        Err(e) if e.raw_os_error() == Some(libc::ENODEV) => Err((
+            Errno::ENODEV,
+            format!(
+                "VRF {} (ifindex {}) is gone: new sockets of the command fail with ENODEV",
+                vrf.name, vrf.index
+            ),
+        )),
         Err(e) => {
             let errno = fail(e);
             Err((
@@ -226,6 +245,12 @@ pub fn run(vrf: &Binding, command: &[String], env: Option<&[CString]>) -> Result
     let signals = SignalFd::with_flags(&mask, SfdFlags::SFD_CLOEXEC | SfdFlags::SFD_NONBLOCK)
         .context("signalfd")?;
     nix::sys::prctl::set_child_subreaper(true).context("PR_SET_CHILD_SUBREAPER")?;
+    // Not dumpable, from before the fork on (the child's exec makes the command dumpable again): a
+    // process of the same user, the command included, can neither ptrace the supervisor, nor read or
+    // write its memory, nor take its descriptors with pidfd_getfd (its listener: answering its own
+    // calls with SECCOMP_USER_NOTIF_FLAG_CONTINUE would make unbound sockets); that takes
+    // CAP_SYS_PTRACE, which the child gives up for good (see `child`).
+    nix::sys::prctl::set_dumpable(false).context("PR_SET_DUMPABLE")?;
     let parent = getpid();
     match sys::fork().context("fork")? {
         ForkResult::Child => {
@@ -234,14 +259,6 @@ pub fn run(vrf: &Binding, command: &[String], env: Option<&[CString]>) -> Result
         }
         ForkResult::Parent { child } => {
             drop(theirs);
-            // Not dumpable: a process of the same user (the command included) can neither ptrace the
-            // supervisor, nor read or write its memory, nor take its descriptors (pidfd_getfd) to make
-            // or grab a socket outside the VRF; that takes CAP_SYS_PTRACE.
-            if let Err(e) = nix::sys::prctl::set_dumpable(false) {
-                let _ = nix::sys::signal::kill(child, Signal::SIGKILL);
-                let _ = wait_for(child);
-                bail!("PR_SET_DUMPABLE: {e}");
-            }
             let listener = receive_listener(&ours);
             drop(ours);
             let listener = match listener {
@@ -285,6 +302,25 @@ fn child(
     if let Err(e) = sigprocmask(SigmaskHow::SIG_SETMASK, Some(old_mask), None) {
         fail("sigprocmask", &e);
     }
+    // CAP_SYS_PTRACE out of the bounding set and no ambient capabilities, so that no exec gives it to
+    // the command: root in a user namespace (`unshare -Ur`, a rootless container) would otherwise hold
+    // it over the supervisor's namespace and could take the supervisor's listener. Without
+    // CAP_SETPCAP (an ordinary user) there is nothing to drop: EPERM is fine then.
+    match sys::drop_bounding_cap(CAP_SYS_PTRACE) {
+        Ok(()) => {}
+        Err(e) if matches!(e.raw_os_error(), Some(libc::EPERM | libc::EINVAL)) => {}
+        Err(e) => fail("PR_CAPBSET_DROP(CAP_SYS_PTRACE)", &e),
+    }
+    if let Err(e) = sys::clear_ambient_caps() {
+        fail("PR_CAP_AMBIENT_CLEAR_ALL", &e);
+    }
+    if holds_sys_ptrace() {
+        fail(
+            "the command would keep CAP_SYS_PTRACE (it is in vrf-exec's permitted set and cannot be \
+             dropped without CAP_SETPCAP), with which it could take the supervisor's listener",
+            &"refused",
+        );
+    }
     if let Err(e) = nix::sys::prctl::set_no_new_privs() {
         fail("PR_SET_NO_NEW_PRIVS", &e);
     }
@@ -308,6 +344,27 @@ fn child(
     let e = exec::exec_args(argv, env);
     eprintln!("vrf-exec: {}", e.message);
     sys::exit_now(i32::from(e.status))
+}
+
+/// `CAP_SYS_PTRACE` (linux/capability.h).
+const CAP_SYS_PTRACE: u32 = 19;
+
+/// Whether the command could still get CAP_SYS_PTRACE: it is in this process's bounding set and its
+/// permitted or inheritable set (what an exec as uid 0, or of a file with capabilities, can keep).
+fn holds_sys_ptrace() -> bool {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    let set = |key: &str| {
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix(key))
+            .and_then(|v| u64::from_str_radix(v.trim(), 16).ok())
+            .unwrap_or(0)
+    };
+    let bit = 1u64 << CAP_SYS_PTRACE;
+    // no_new_privs (set next) keeps file capabilities from adding to the permitted set; uid 0 gets
+    // the bounding set; anything else keeps at most its inheritable and ambient sets.
+    let uid0 = nix::unistd::getuid().is_root() || nix::unistd::geteuid().is_root();
+    set("CapBnd:") & bit != 0 && (uid0 || (set("CapInh:") | set("CapAmb:")) & bit != 0)
 }
 
 /// The listener the child sends; `None` when it closed its end first (it failed and said why).

@@ -464,3 +464,34 @@ pub fn default_action(sig: nix::sys::signal::Signal) {
     // SAFETY: SIG_DFL installs no handler of ours, so no handler can run with broken invariants.
     let _ = unsafe { nix::sys::signal::signal(sig, nix::sys::signal::SigHandler::SigDfl) };
 }
+
+/// `prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL)`: no capability survives an exec as ambient.
+pub fn clear_ambient_caps() -> io::Result<()> {
+    // SAFETY: prctl with integer arguments only.
+    let r = unsafe {
+        libc::prctl(
+            libc::PR_CAP_AMBIENT,
+            libc::PR_CAP_AMBIENT_CLEAR_ALL,
+            0,
+            0,
+            0,
+        )
+    };
+    if r < 0 {
+        Err(io::Error::last_os_error())
+    } else {
+        Ok(())
+    }
+}
+
+/// `prctl(PR_CAPBSET_DROP, cap)`: capability `cap` out of the bounding set, for this process and every
+/// program it execs. Needs CAP_SETPCAP (`EPERM` without it).
+pub fn drop_bounding_cap(cap: u32) -> io::Result<()> {
+    // SAFETY: prctl with integer arguments only.
+    let r = unsafe { libc::prctl(libc::PR_CAPBSET_DROP, cap as libc::c_ulong, 0, 0, 0) };
+    if r < 0 {
+        Err(io::Error::last_os_error())
+    } else {
+        Ok(())
+    }
+}
