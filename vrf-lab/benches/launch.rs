@@ -28,26 +28,6 @@ fn main() -> ExitCode {
     }
 }
 
-/// The release build of vrf-exec: the static one from `scripts/bench.sh` when present, else the default
-/// (dynamically linked) one.
-fn vrf_exec() -> Result<PathBuf> {
-    let exe = std::env::current_exe()?;
-    // target/release/deps/launch-… -> target/
-    let target = exe.ancestors().nth(3).context("target dir")?;
-    for p in [
-        "x86_64-unknown-linux-gnu/release/vrf-exec",
-        "release/vrf-exec",
-    ] {
-        if target.join(p).is_file() {
-            return Ok(target.join(p));
-        }
-    }
-    bail!(
-        "no release build of vrf-exec under {}: run scripts/bench.sh",
-        target.display()
-    )
-}
-
 fn real_main() -> Result<()> {
     if std::env::args().any(|a| a == "--list") {
         return Ok(()); // `cargo bench -- --list`: nothing to list.
@@ -56,19 +36,16 @@ fn real_main() -> Result<()> {
         return Ok(());
     }
     // Looked for before the lab boots, so that a missing build fails at once.
-    let vrf_exec = vrf_exec()?;
+    let (vrf_exec, static_pie) = bench::vrf_exec_release()?;
     bench::enter_lab()?;
     let launches: usize = bench::env_number("VRF_BENCH_LAUNCHES", 150, 1..=100_000)?;
-    let bin = copy_to_tmpfs(&[
+    let bin = bench::Tmpfs::with_copies(&[
         ("true", Path::new("/bin/true")),
         ("env", Path::new("/usr/bin/env")),
         ("ip", &which("ip")?),
         ("vrf-exec", &vrf_exec),
     ])?;
-    let static_note = if vrf_exec
-        .to_string_lossy()
-        .contains("x86_64-unknown-linux-gnu")
-    {
+    let static_note = if static_pie {
         "static-pie build"
     } else {
         "dynamically linked build (scripts/bench.sh builds the static one)"
@@ -77,7 +54,7 @@ fn real_main() -> Result<()> {
     // Children inherit the namespace: launch from inside the router's.
     netns::enter(&t.router_ns)?;
     let blue = t.blue.vrf.clone();
-    let p = |name: &str| bin.join(name).to_string_lossy().into_owned();
+    let p = |name: &str| bin.path(name).to_string_lossy().into_owned();
     let truth = p("true");
     let variants: Vec<(&str, Vec<String>)> = vec![
         ("bare true", vec![truth.clone()]),
@@ -175,22 +152,6 @@ fn launch(argv: &[String]) -> Result<Duration> {
         bail!("{}", r.describe("failed"));
     }
     Ok(took)
-}
-
-/// Copies the programs into a fresh tmpfs and returns its directory.
-fn copy_to_tmpfs(programs: &[(&str, &Path)]) -> Result<PathBuf> {
-    let dir = PathBuf::from(format!("/run/vrf-bench-{}", std::process::id()));
-    std::fs::create_dir_all(&dir)?;
-    cmd::run(
-        Command::new("mount")
-            .args(["-t", "tmpfs", "tmpfs"])
-            .arg(&dir),
-    )?
-    .ok()?;
-    for (name, src) in programs {
-        std::fs::copy(src, dir.join(name)).with_context(|| format!("copying {}", src.display()))?;
-    }
-    Ok(dir)
 }
 
 fn which(program: &str) -> Result<PathBuf> {

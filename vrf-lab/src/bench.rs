@@ -48,13 +48,136 @@ pub fn requested(name: &str) -> bool {
     false
 }
 
-/// Enters the lab ([`lab::enter`]): returns where the bench can run; on a host that needs the VM, re-runs
-/// the whole bench in there and exits with its code. The second half of [`start`].
+/// Enters the lab ([`lab::enter_sharing`]): returns where the bench can run; on a host that needs the VM,
+/// re-runs the whole bench in there, sharing [`results_dir`] with it writable (for [`save`]), and exits
+/// with its code. The second half of [`start`].
 pub fn enter_lab() -> Result<()> {
-    if let Some(code) = lab::enter()? {
-        std::process::exit(code);
+    // Best effort: a bench that saves nothing runs without the share.
+    let shared = results_dir().ok().filter(|d| {
+        std::env::var_os(lab::GUEST_ENV).is_none() && std::fs::create_dir_all(d).is_ok()
+    });
+    match lab::enter_sharing(shared.as_deref())? {
+        lab::Entered::Here => Ok(()),
+        lab::Entered::Vm(exit) => std::process::exit(exit.code()?),
     }
-    Ok(())
+}
+
+/// Where benches save their summaries ([`save`]): `bench-results/` in the target directory of the
+/// calling bench (`target/release/deps/BENCH-…` → `target/bench-results/`). In the lab VM it is the
+/// host's directory, shared writable by [`enter_lab`].
+pub fn results_dir() -> Result<PathBuf> {
+    let exe = std::env::current_exe().context("finding this program's path")?;
+    let profile = exe
+        .ancestors()
+        .skip(1)
+        .find(|d| d.file_name().is_some_and(|n| n != "deps"))
+        .with_context(|| format!("{} is in no target directory", exe.display()))?;
+    let target = profile
+        .parent()
+        .with_context(|| format!("{} has no parent", profile.display()))?;
+    Ok(target.join("bench-results"))
+}
+
+/// Saves `text`, a bench's summary, as `<results_dir>/<name>-<UTC date and time>.txt` (and as
+/// `<name>-latest.txt`, replaced each run); returns the first path. A bench prints the same text: the
+/// file keeps it after the terminal is gone, next to the earlier runs.
+pub fn save(name: &str, text: &str) -> Result<PathBuf> {
+    let dir = results_dir()?;
+    std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
+    let secs = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs());
+    let path = dir.join(format!("{name}-{}.txt", utc_stamp(secs)));
+    for p in [&path, &dir.join(format!("{name}-latest.txt"))] {
+        std::fs::write(p, text).with_context(|| {
+            format!(
+                "saving the summary to {} (in the lab VM the directory must be shared: \
+                 bench::enter_lab does it)",
+                p.display()
+            )
+        })?;
+    }
+    Ok(path)
+}
+
+/// `secs` since the epoch as `YYYYMMDD-HHMMSSZ` (UTC), for file names that sort by time.
+fn utc_stamp(secs: u64) -> String {
+    let (days, rest) = (secs / 86_400, secs % 86_400);
+    // Howard Hinnant's days-to-civil, for days since 1970-01-01.
+    let z = days as i64 + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    format!(
+        "{year:04}{month:02}{day:02}-{:02}{:02}{:02}Z",
+        rest / 3600,
+        rest / 60 % 60,
+        rest % 60
+    )
+}
+
+/// The release build of vrf-exec as users should install it: the static PIE `scripts/bench.sh` builds
+/// (`target/x86_64-unknown-linux-gnu/release/vrf-exec`) when present, else the default, dynamically
+/// linked one (`target/release/vrf-exec`); and whether it is the static one.
+pub fn vrf_exec_release() -> Result<(PathBuf, bool)> {
+    let exe = std::env::current_exe()?;
+    // target/release/deps/BENCH-… -> target/
+    let target = exe.ancestors().nth(3).context("target dir")?;
+    for (p, static_pie) in [
+        ("x86_64-unknown-linux-gnu/release/vrf-exec", true),
+        ("release/vrf-exec", false),
+    ] {
+        if target.join(p).is_file() {
+            return Ok((target.join(p), static_pie));
+        }
+    }
+    anyhow::bail!(
+        "no release build of vrf-exec under {}: run scripts/bench.sh",
+        target.display()
+    )
+}
+
+/// A tmpfs holding copies of programs, so that every contender of a launch bench loads alike: the lab
+/// VM reads the host's files over 9p without a cache, and how slowly depends on the path, which would
+/// otherwise be measured. Readable and executable by every user. Unmounted on drop.
+#[derive(Debug)]
+pub struct Tmpfs(PathBuf);
+
+impl Tmpfs {
+    /// Mounts a fresh tmpfs under `/run` and copies each `(name, program)` into it as `name`.
+    pub fn with_copies(programs: &[(&str, &std::path::Path)]) -> Result<Tmpfs> {
+        let dir = PathBuf::from(format!("/run/vrf-bench-{}", std::process::id()));
+        std::fs::create_dir_all(&dir)?;
+        crate::cmd::run(
+            std::process::Command::new("mount")
+                .args(["-t", "tmpfs", "-o", "mode=0755", "tmpfs"])
+                .arg(&dir),
+        )?
+        .ok()?;
+        let fs = Tmpfs(dir);
+        for (name, src) in programs {
+            std::fs::copy(src, fs.path(name))
+                .with_context(|| format!("copying {}", src.display()))?;
+        }
+        Ok(fs)
+    }
+
+    /// The path of the copy `name`, as a string for command lines.
+    pub fn path(&self, name: &str) -> PathBuf {
+        self.0.join(name)
+    }
+}
+
+impl Drop for Tmpfs {
+    fn drop(&mut self) {
+        let _ = crate::cmd::run(std::process::Command::new("umount").arg(&self.0));
+        let _ = std::fs::remove_dir(&self.0);
+    }
 }
 
 /// The number in environment variable `var` (a knob such as `VRF_BENCH_SECS`), or `default` when it is
@@ -236,6 +359,13 @@ mod tests {
         assert_eq!(median(&[3.0, 1.0, 2.0]), 2.0);
         assert_eq!(median(&[4.0, 1.0, 3.0, 2.0]), 2.5);
         assert_eq!(median_by(&[(1, 5.0), (2, 1.0), (3, 3.0)], |s| s.1), 3.0);
+    }
+
+    #[test]
+    fn utc_stamps() {
+        assert_eq!(utc_stamp(0), "19700101-000000Z");
+        assert_eq!(utc_stamp(951_782_400), "20000229-000000Z");
+        assert_eq!(utc_stamp(1_733_097_845), "20241202-000405Z");
     }
 
     #[test]
