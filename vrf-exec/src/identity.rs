@@ -21,6 +21,8 @@ pub struct Caps {
     pub effective: u64,
     pub permitted: u64,
     pub ambient: u64,
+    pub inheritable: u64,
+    pub bounding: u64,
 }
 
 impl Caps {
@@ -42,6 +44,8 @@ impl Caps {
             effective: set("CapEff:"),
             permitted: set("CapPrm:"),
             ambient: set("CapAmb:"),
+            inheritable: set("CapInh:"),
+            bounding: set("CapBnd:"),
         }
     }
 

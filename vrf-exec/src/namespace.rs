@@ -98,22 +98,7 @@ pub fn use_vrf_resolv_conf(vrf: &str) -> Result<ResolvConf> {
     }
     let conf = conf.display().to_string();
     private_mount_namespace().context("a private mount namespace for the VRF's resolv.conf")?;
-    match mount(
-        Some(conf.as_str()),
-        ETC_RESOLV_CONF,
-        None::<&str>,
-        MsFlags::MS_BIND,
-        None::<&str>,
-    ) {
-        Ok(()) => Ok(ResolvConf::Shown(conf)),
-        Err(e) => Ok(ResolvConf::NotShown {
-            why: format!(
-                "bind-mounting it over {ETC_RESOLV_CONF} failed: {e}{}",
-                target_state()
-            ),
-            conf,
-        }),
-    }
+    Ok(bind_over_etc_resolv_conf(conf))
 }
 
 /// [`use_vrf_resolv_conf`] for the seccomp mode, which may run without privilege: where a private mount
@@ -142,19 +127,7 @@ pub fn use_vrf_resolv_conf_unprivileged(vrf: &str) -> ResolvConf {
             ));
         }
     }
-    match mount(
-        Some(shown.as_str()),
-        ETC_RESOLV_CONF,
-        None::<&str>,
-        MsFlags::MS_BIND,
-        None::<&str>,
-    ) {
-        Ok(()) => ResolvConf::Shown(shown),
-        Err(e) => not_shown(format!(
-            "bind-mounting it over {ETC_RESOLV_CONF} failed: {e}{}",
-            target_state()
-        )),
-    }
+    bind_over_etc_resolv_conf(shown)
 }
 
 /// Whether this process could make the user and mount namespace of
@@ -195,6 +168,26 @@ fn user_and_mount_namespace() -> io::Result<()> {
 }
 
 const ETC_RESOLV_CONF: &str = "/etc/resolv.conf";
+
+/// Bind-mounts `conf` over `/etc/resolv.conf` in this process's (private) mount namespace.
+fn bind_over_etc_resolv_conf(conf: String) -> ResolvConf {
+    match mount(
+        Some(conf.as_str()),
+        ETC_RESOLV_CONF,
+        None::<&str>,
+        MsFlags::MS_BIND,
+        None::<&str>,
+    ) {
+        Ok(()) => ResolvConf::Shown(conf),
+        Err(e) => ResolvConf::NotShown {
+            why: format!(
+                "bind-mounting it over {ETC_RESOLV_CONF} failed: {e}{}",
+                target_state()
+            ),
+            conf,
+        },
+    }
+}
 
 /// Why `/etc/resolv.conf` cannot be a mount point, and the fix, when it is missing or dangling.
 fn target_state() -> String {

@@ -42,6 +42,7 @@ use nix::sys::wait::{WaitPidFlag, WaitStatus, waitpid};
 use nix::unistd::{ForkResult, Pid, getpgrp, getpid, getppid};
 use vrf_socket::Vrf;
 
+use crate::identity::Caps;
 use crate::procfs::{self, Stat};
 use crate::{EXIT_FAILURE, exec, filter, sys};
 
@@ -352,19 +353,12 @@ const CAP_SYS_PTRACE: u32 = 19;
 /// Whether the command could still get CAP_SYS_PTRACE: it is in this process's bounding set and its
 /// permitted or inheritable set (what an exec as uid 0, or of a file with capabilities, can keep).
 fn holds_sys_ptrace() -> bool {
-    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
-    let set = |key: &str| {
-        status
-            .lines()
-            .find_map(|l| l.strip_prefix(key))
-            .and_then(|v| u64::from_str_radix(v.trim(), 16).ok())
-            .unwrap_or(0)
-    };
+    let caps = Caps::of_self().unwrap_or_default();
     let bit = 1u64 << CAP_SYS_PTRACE;
     // no_new_privs (set next) keeps file capabilities from adding to the permitted set; uid 0 gets
     // the bounding set; anything else keeps at most its inheritable and ambient sets.
     let uid0 = nix::unistd::getuid().is_root() || nix::unistd::geteuid().is_root();
-    set("CapBnd:") & bit != 0 && (uid0 || (set("CapInh:") | set("CapAmb:")) & bit != 0)
+    caps.bounding & bit != 0 && (uid0 || (caps.inheritable | caps.ambient) & bit != 0)
 }
 
 /// The listener the child sends; `None` when it closed its end first (it failed and said why).
