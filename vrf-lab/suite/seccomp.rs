@@ -50,6 +50,8 @@ const LIMIT: Duration = Duration::from_secs(120);
 vrf_lab::lab_tests! {
     #[timeout(600)]
     hundred_concurrent_launches_into_ten_vrfs,
+    // Eight tools in two VRFs, each a launch under TCG: 175 s beside other VMs, 300 s beside two.
+    #[timeout(600)]
     unmodified_programs_reach_their_own_peer,
     user_namespace_with_read_only_cgroup2,
     per_vrf_resolv_conf_through_a_user_namespace,
