@@ -17,7 +17,7 @@ fn a_test_past_its_bound_fails_alone() -> Result<()> {
     let shared = TempDir::new("vrf-lab-self-test")?;
     let exe = std::env::current_exe().context("finding the suite binary")?;
     let mut c = std::process::Command::new(exe);
-    // One at a time, in their order: passes, fails, panics, outlives_its_bound (1 s; sleeps 60 s).
+    // One at a time, in their order: passes, fails, panics, outlives_its_bound (1 s; sleeps 600 s).
     c.args([
         "harness_self_test::",
         "--skip",
@@ -49,9 +49,10 @@ fn a_test_past_its_bound_fails_alone() -> Result<()> {
         );
     }
     ensure!(r.code == Some(101), "{report}");
-    // The sleeping test's thread was left behind: the run did not wait out its 60 s.
+    // The sleeping test's thread was left behind: the run did not wait out its 600 s. (Under TCG beside
+    // other VMs the run alone has taken 93 s, past the 45 s this bound once was.)
     ensure!(
-        took < Duration::from_secs(45),
+        took < Duration::from_secs(300),
         "the run took {took:?}: it waited for the test past its bound"
     );
     let recorded = std::fs::read_to_string(shared.join("results"))?;
