@@ -11,7 +11,8 @@
 //! 2. **Per socket**: the `socket_cost` example (vrf-lab/examples) times N `socket()` + `close()` of UDP
 //!    sockets and M TCP connects (socket, connect, close) to a listener in the VRF's peer, under
 //!    `vrf-exec --mode seccomp VRF`, under `vrf-exec --mode cgroup VRF`, and plain with `--bind VRF` (it
-//!    binds each socket itself with `SO_BINDTOIFINDEX` right after `socket()`).
+//!    binds each socket itself with `SO_BINDTOIFINDEX` right after `socket()`). For reference, a pipe
+//!    round trip between two processes in the same run: the wake-ups each supervised `socket()` needs.
 //! 3. **Throughput** of a connected socket: one bulk TCP transfer to a sink in the peer under each of
 //!    the three. The seccomp mode intercepts `socket()` only, so the ratio should be about 1.
 //!
@@ -150,7 +151,15 @@ fn real_main() -> Result<()> {
         v.run(&["connects", "2", &dest.to_string()], ifindex)?;
     }
     let mut expected_accepts = 2 * variants.len() as u64;
+    let pingpong = |n: u64| -> Result<f64> {
+        let r = cmd::run(Command::new(bin.p("socket_cost")).args(["pingpong", &n.to_string()]))?
+            .ok()?;
+        Report::of(&r.stdout)
+            .value("ns_per_op")
+            .with_context(|| r.describe("ran"))
+    };
     let mut per_op: Vec<[Vec<f64>; 2]> = vec![Default::default(); variants.len()];
+    let mut round_trips = Vec::new();
     let mut rates: Vec<Vec<f64>> = vec![Vec::new(); variants.len()];
     for round in 1..=rounds {
         for (i, v) in variants.iter().enumerate() {
@@ -169,6 +178,12 @@ fn real_main() -> Result<()> {
             per_op[i][0].push(s.value("ns_per_op")?);
             per_op[i][1].push(c.value("ns_per_op")?);
         }
+        let rt = pingpong(sockets.min(2_000))?;
+        eprintln!(
+            "per socket: round {round} pipe round trip between two processes {:>9.2} us",
+            rt / 1e3
+        );
+        round_trips.push(rt);
     }
     wait_for_accepts(&accepted, expected_accepts)?;
     for round in 1..=rounds {
@@ -275,6 +290,13 @@ fn real_main() -> Result<()> {
         "   seccomp's extra per socket over plain-bound: {:.2} us (socket+close), {:.2} us (connect)",
         (med(0, 0) - med(2, 0)) / 1e3,
         (med(0, 1) - med(2, 1)) / 1e3
+    )?;
+    writeln!(
+        out,
+        "   one pipe round trip between two processes (the wake-ups a supervisor's answer needs, \
+         nothing else): {:.2} us (median of {rounds} runs of {})",
+        bench::median(&round_trips) / 1e3,
+        sockets.min(2_000)
     )?;
 
     writeln!(
@@ -453,16 +475,17 @@ fn launch_table(out: &mut String, cs: &[Contender], medians: &[f64], mount: &str
     writeln!(out, "\n   {mount}:")?;
     writeln!(
         out,
-        "   {:<46} {:>9} {:>10}  floor",
-        "contender", "median", "vs floor"
+        "   {:<46} {:>9} {:>10} {:>10}  floor",
+        "contender", "median", "vs floor", "- floor"
     )?;
     for (i, (c, m)) in cs.iter().zip(medians).enumerate() {
         writeln!(
             out,
-            "   {:<46} {:>7.2}ms {:>9.2}x  {}",
+            "   {:<46} {:>7.2}ms {:>9.2}x {:>+8.2}ms  {}",
             c.label,
             m * 1e3,
             m / medians[c.floor],
+            (m - medians[c.floor]) * 1e3,
             if c.floor == i {
                 "(floor)"
             } else {
@@ -470,6 +493,15 @@ fn launch_table(out: &mut String, cs: &[Contender], medians: &[f64], mount: &str
             }
         )?;
     }
+    // Rows 1, 2 and 3: what the VRF costs each mode over vrf-exec's own start and exec.
+    writeln!(
+        out,
+        "   over `vrf-exec --mode seccomp default true` (vrf-exec's own start, no VRF): seccomp mode \
+         {:+.2}ms (VRF look-up and table check, test socket, fork, filter, supervision), cgroup mode \
+         {:+.2}ms (VRF look-up and table check, hooks checked, cgroup join, test socket)",
+        (medians[1] - medians[3]) * 1e3,
+        (medians[2] - medians[3]) * 1e3
+    )?;
     Ok(())
 }
 
@@ -509,6 +541,16 @@ fn socket_variants(bin: &Bin, blue: &str) -> Vec<Variant> {
 struct Report(Vec<(String, String)>);
 
 impl Report {
+    fn of(stdout: &str) -> Report {
+        Report(
+            stdout
+                .split_whitespace()
+                .filter_map(|w| w.split_once('='))
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
+        )
+    }
+
     fn value(&self, key: &str) -> Result<f64> {
         self.0
             .iter()
@@ -533,13 +575,7 @@ impl Variant {
             "{}",
             r.describe("printed on stderr")
         );
-        let report = Report(
-            r.stdout
-                .split_whitespace()
-                .filter_map(|w| w.split_once('='))
-                .map(|(k, v)| (k.to_string(), v.to_string()))
-                .collect(),
-        );
+        let report = Report::of(&r.stdout);
         let bound = report.value("bound").with_context(|| r.describe("ran"))?;
         ensure!(
             bound == f64::from(ifindex),

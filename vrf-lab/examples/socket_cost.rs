@@ -9,6 +9,9 @@
 //! socket_cost [--bind VRF] connects M ADDR:PORT       socket(AF_INET, SOCK_STREAM) + connect + close, M times
 //! socket_cost [--bind VRF] bulk BYTES ADDR:PORT       one connection: send BYTES, shut down writing, read
 //!                                                     the 8-byte count the sink sends back (big endian)
+//! socket_cost pingpong N                              N one-byte round trips through pipes with a child
+//!                                                     process: what one wake-up of another process and
+//!                                                     back costs here, the floor of a supervisor's answer
 //! ```
 //!
 //! Output, one line of `key=value` words: `op=sockets n=10000 ns_per_op=1234.5 bound=7` (for `bulk`:
@@ -62,6 +65,8 @@ fn run(mut args: Vec<String>) -> Result<()> {
         Some("sockets") => sockets(bind, number(1)?),
         Some("connects") => connects(bind, number(1)?, addr(2)?),
         Some("bulk") => bulk(bind, number(1)?, addr(2)?),
+        Some("pingpong") => pingpong(number(1)?),
+        Some("pong") => pong(),
         _ => Err(USAGE.into()),
     }
 }
@@ -171,4 +176,58 @@ fn bulk(bind: Option<NonZeroU32>, bytes: u64, to: SocketAddr) -> Result<()> {
         bytes as f64 / took
     );
     Ok(())
+}
+
+fn pingpong(n: u64) -> Result<()> {
+    use std::process::{Command, Stdio};
+    let me = std::env::current_exe().map_err(|e| format!("finding this program: {e}"))?;
+    let mut child = Command::new(me)
+        .arg("pong")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .map_err(|e| format!("starting the pong child: {e}"))?;
+    let (mut to, mut from) = (
+        child.stdin.take().ok_or("no stdin")?,
+        child.stdout.take().ok_or("no stdout")?,
+    );
+    let mut byte = [0u8; 1];
+    let mut round_trip = |i: u64| -> Result<()> {
+        to.write_all(&[1])
+            .and_then(|()| from.read_exact(&mut byte))
+            .map_err(|e| format!("round trip {i}: {e}"))
+    };
+    // One untimed round trip: the child has started and is waiting.
+    round_trip(0)?;
+    let start = Instant::now();
+    for i in 1..=n {
+        round_trip(i)?;
+    }
+    let took = start.elapsed();
+    drop(to);
+    let status = child.wait().map_err(|e| format!("waiting for pong: {e}"))?;
+    if !status.success() {
+        return Err(format!("the pong child ended with {status}"));
+    }
+    println!(
+        "op=pingpong n={n} ns_per_op={:.1}",
+        took.as_nanos() as f64 / n as f64
+    );
+    Ok(())
+}
+
+/// The child of [`pingpong`]: answers every byte on stdin with one on stdout, until EOF.
+fn pong() -> Result<()> {
+    let (mut input, mut output) = (std::io::stdin().lock(), std::io::stdout().lock());
+    let mut byte = [0u8; 1];
+    loop {
+        match input.read(&mut byte) {
+            Ok(0) => return Ok(()),
+            Ok(_) => output
+                .write_all(&byte)
+                .and_then(|()| output.flush())
+                .map_err(|e| format!("pong: {e}"))?,
+            Err(e) => return Err(format!("pong: {e}")),
+        }
+    }
 }
