@@ -9,7 +9,7 @@
 //! - `VRF_LAB_KERNEL=/boot/vmlinuz-…` — the kernel to boot (default: newest `/boot/vmlinuz-*`).
 //! - `VRF_LAB_KVM=auto|1|0` — use KVM (default `auto`: a short probe, cached per host boot; TCG otherwise).
 //! - `VRF_LAB_MEM` (default `1G`), `VRF_LAB_CPUS` (default 2).
-//! - `VRF_LAB_TIMEOUT` — seconds before the whole VM is killed (default 1500 × `VRF_LAB_TIME_SCALE`).
+//! - `VRF_LAB_TIMEOUT` — seconds before the whole VM is killed (default 2400 × `VRF_LAB_TIME_SCALE`).
 //! - `VRF_LAB_TIME_SCALE` — a factor for slow machines: it multiplies the default VM timeout and every
 //!   test's time bound ([`time_scale`]; default 1).
 //! - `VRF_LAB_VERBOSE=1` — show the guest kernel's console.
@@ -249,7 +249,7 @@ impl VmConfig {
                 t.parse()
                     .with_context(|| format!("VRF_LAB_TIMEOUT={t:?} is not a number of seconds"))?,
             ),
-            None => Duration::from_secs(1500).mul_f64(time_scale()?),
+            None => Duration::from_secs(2400).mul_f64(time_scale()?),
         };
         Ok(VmConfig {
             vng,
