@@ -198,6 +198,50 @@ pub fn already_binds(attached: &ProgInfo, ours: &ProgInfo) -> bool {
     binder_kind(&attached.xlated, &ours.xlated).is_some()
 }
 
+/// The ifindex the sockets of cgroup `cgroup` (an open directory) are bound to by a binder attached to
+/// it or inherited from above (systemd's `BPFProgram=` with `vrf-exec pin`'s program, or a cgroup-mode
+/// group): the last binder among the programs that run, since each one sees what the one before set.
+/// `None` when none is recognised, or the kernel does not tell us (no privilege).
+pub fn cgroup_binding(cgroup: impl AsFd) -> Option<NonZeroU32> {
+    let ids = sys::prog_query_effective(cgroup.as_fd(), CGROUP_INET_SOCK_CREATE).ok()?;
+    ids.iter()
+        .rev()
+        .find_map(|&id| binder_ifindex(&attached_info(id)?))
+}
+
+/// The ifindex a sock-create program attached somewhere binds sockets to, when it is a binder
+/// [`already_binds`] recognises (ours, or iproute2's): the candidate is read off its translation (the
+/// constant that ours moves to r2, iproute2's to r3), then our own program for that ifindex is loaded
+/// to judge it. `None` for anything else, or when the kernel hides translations from us.
+pub fn binder_ifindex(attached: &ProgInfo) -> Option<NonZeroU32> {
+    if attached.prog_type != PROG_TYPE_CGROUP_SOCK {
+        return None;
+    }
+    let candidate = candidate_ifindex(&attached.xlated)?;
+    let ours = load(
+        PROG_TYPE_CGROUP_SOCK,
+        CGROUP_INET_SOCK_CREATE,
+        &program(candidate.get()),
+        &program_name(candidate.get()),
+    )
+    .ok()?;
+    (!ours.info.xlated.is_empty() && already_binds(attached, &ours.info)).then_some(candidate)
+}
+
+/// The constant a binder's translation stores as the bound device: the first `r2 = K` (ours) or
+/// `r3 = K` (iproute2's).
+fn candidate_ifindex(xlated: &[Insn]) -> Option<NonZeroU32> {
+    let first = xlated.first()?;
+    let mov = if first.code == BPF_ALU64_MOV_X {
+        xlated.get(1)?
+    } else {
+        first
+    };
+    (mov.code == BPF_ALU64_MOV_K && matches!(mov.regs, 2 | 3))
+        .then(|| NonZeroU32::new(mov.imm as u32))
+        .flatten()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -285,6 +329,16 @@ mod tests {
         skb.prog_type = sys::PROG_TYPE_CGROUP_SKB;
         assert!(!already_binds(&skb, &info("y", ours.clone())));
         assert!(already_binds(&info("x", ours.clone()), &info("y", ours)));
+    }
+
+    #[test]
+    fn candidate_ifindex_is_read_off_either_binder() {
+        let k = |p: &[Insn]| candidate_ifindex(&translated(p)).map(NonZeroU32::get);
+        assert_eq!(k(&program(42)), Some(42));
+        assert_eq!(k(&iproute2_program(43)), Some(43));
+        assert_eq!(k(&[mov_imm(0, 1), EXIT]), None);
+        assert_eq!(k(&program(0)), None);
+        assert_eq!(k(&[]), None);
     }
 
     #[test]

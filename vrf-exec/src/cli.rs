@@ -6,6 +6,8 @@ use std::ffi::OsString;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
+pub use crate::unit::Via;
+
 #[derive(Parser, Debug)]
 #[command(
     version,
@@ -167,10 +169,84 @@ pub enum Sub {
         #[arg(long, value_enum, default_value_t = ModeArg::Auto, value_name = "MODE")]
         mode: ModeArg,
     },
+    /// Put an existing systemd service into VRF with a drop-in that fails closed (or take it out).
+    #[command(
+        long_about = "Put an existing, unmodified systemd service into VRF with a drop-in \
+            (/etc/systemd/system/UNIT.d/50-vrf-exec.conf), then `systemctl daemon-reload`; the service \
+            moves at its next (re)start.\n\n\
+            Whatever the way (--via), the unit does not start while VRF is missing, down or not a VRF \
+            (it never runs in the default VRF); a VRF deleted and re-created gets a fresh binding at the \
+            next start; /etc/vrf/VRF/resolv.conf, when it exists, is the service's /etc/resolv.conf \
+            (BindReadOnlyPaths=); `vrf-exec identify` and `vrf-exec pids` see the service's processes.\n\n\
+            The ways: hook (systemd 243 and later; the default up to 259): \
+            `ExecCondition=+vrf-exec attach VRF` attaches vrf-exec's sock-create binder and egress guard \
+            to the unit's own cgroup before anything else of the start runs, and checks that a socket \
+            made there is bound to VRF; nothing wraps the service, so Type=notify and Type=forking, \
+            User=, DynamicUser= and ProtectControlGroups= work unchanged. bind-interface (systemd 260 \
+            and later; the default there): systemd's BindNetworkInterface=, with the same hook (systemd \
+            alone starts the unit unbound when the name does not resolve). bpf-program (systemd 249 and \
+            later): BPFProgram= with programs pinned by vrf-exec-pin@VRF.service before each start, and \
+            `vrf-exec attach --check` to fail the start when systemd did not attach them. wrap (any \
+            systemd): ExecStart= becomes `vrf-exec VRF` + the unit's own command lines (for a unit that \
+            runs as an ordinary user, Type=notify gets NotifyAccess=all and Type=forking is refused).",
+        after_help = "Examples:\n  vrf-exec unit --dry-run mgmt ssh.service   (print the drop-in)\n  \
+            vrf-exec unit mgmt ssh.service && systemctl restart ssh.service\n  \
+            vrf-exec unit --remove ssh.service && systemctl restart ssh.service"
+    )]
+    Unit {
+        /// VRF then UNIT (a service: `ssh` means ssh.service); with --remove, UNIT alone.
+        #[arg(required = true, num_args = 1..=2, value_names = ["VRF", "UNIT"])]
+        names: Vec<String>,
+        /// Print what would be written (or removed) and change nothing.
+        #[arg(long)]
+        dry_run: bool,
+        /// Take the unit out of its VRF: remove the drop-in (and reload systemd).
+        #[arg(long)]
+        remove: bool,
+        /// How: auto, hook, bind-interface, bpf-program or wrap (see above).
+        #[arg(long, value_enum, default_value_t = Via::Auto, value_name = "WAY")]
+        via: Via,
+    },
+    /// Attach VRF's binder and egress guard to this service's cgroup (a unit's ExecCondition=+).
+    #[command(
+        long_about = "What a service put into VRF by `vrf-exec unit` runs first, as \
+            `ExecCondition=+vrf-exec attach VRF`: attach vrf-exec's sock-create binder and egress guard \
+            for VRF as it is now to the cgroup of the service it runs in (BPF_F_ALLOW_MULTI, beside \
+            systemd's own programs; stale ones of an earlier start are detached), then make a test \
+            socket and check that the kernel bound it to VRF. Exit status 255 on any failure (VRF \
+            missing, down or not a VRF; not a service's cgroup; no binding), which systemd takes as a \
+            failed start, so the service's own commands never run."
+    )]
+    Attach {
+        /// The VRF.
+        vrf: String,
+        /// Attach nothing: only check that a socket made here is bound to VRF (for BPFProgram=).
+        #[arg(long)]
+        check: bool,
+    },
+    /// Pin VRF's socket binder and egress guard for systemd's BPFProgram= (what vrf-exec-pin@VRF runs).
+    #[command(
+        long_about = "Load vrf-exec's sock-create binder and egress guard for VRF as it is now and pin \
+            them at /sys/fs/bpf/vrf-exec/VRF/sock_create and …/egress, replacing pins made for an \
+            older state of the VRF (re-created with another ifindex, ports changed); the programs are \
+            loaded anew each time, as systemd 252 attaches a restarted unit's BPFProgram= only when \
+            its id is new. When VRF is missing, down or not a VRF, exit 1 and change nothing, so that \
+            a unit that requires vrf-exec-pin@VRF.service does not start. Units already running keep \
+            what was attached to them at their start."
+    )]
+    Pin {
+        /// The VRF.
+        vrf: String,
+        /// Remove the VRF's pins instead.
+        #[arg(long)]
+        remove: bool,
+    },
 }
 
 /// The subcommand names: a first argument spelled like one goes to clap.
-const SUBCOMMANDS: [&str; 6] = ["exec", "identify", "pids", "list", "check", "help"];
+const SUBCOMMANDS: [&str; 9] = [
+    "exec", "identify", "pids", "list", "check", "unit", "attach", "pin", "help",
+];
 
 /// `vrf-exec VRF COMMAND [ARGS]…` without options, the launch that scripts repeat, read from `argv`
 /// (program name first, as `std::env::args_os()` gives it), and `vrf-exec --strict VRF COMMAND…`,

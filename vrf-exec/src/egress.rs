@@ -109,11 +109,9 @@ impl fmt::Display for Guard {
     }
 }
 
-/// Makes sure cgroup `cgroup` (an open directory) carries the guard for VRF `vrf` as its devices are now:
-/// reuses the attached program if it is exactly that guard, else attaches a new one in place of it.
-pub fn ensure_guard(cgroup: impl AsFd, vrf: NonZeroU32) -> io::Result<Guard> {
-    let cg = cgroup.as_fd();
-    let vrf = Vrf::by_index(vrf)?;
+/// The guard for `vrf` as its devices are now, loaded (not attached), and the names of the devices it
+/// lets packets out through: the VRF device first, then its ports.
+pub fn load_for(vrf: &Vrf) -> io::Result<(bpf::Loaded, Vec<String>)> {
     let slaves = vrf.slaves()?;
     if slaves.len() >= MAX_DEVICES {
         return Err(io::Error::other(format!(
@@ -124,10 +122,6 @@ pub fn ensure_guard(cgroup: impl AsFd, vrf: NonZeroU32) -> io::Result<Guard> {
     let mut devices = vec![(vrf.index().get(), vrf.name().to_string())];
     devices.extend(slaves.into_iter().map(|s| (s.index.get(), s.name)));
     let allowed: Vec<u32> = devices.iter().map(|d| d.0).collect();
-    let guard = Guard {
-        attach: Attach::Loaded,
-        devices: devices.into_iter().map(|d| d.1).collect(),
-    };
     // Loaded first: its translation is what the attached program is judged against.
     let ours = bpf::load(
         PROG_TYPE_CGROUP_SKB,
@@ -135,6 +129,19 @@ pub fn ensure_guard(cgroup: impl AsFd, vrf: NonZeroU32) -> io::Result<Guard> {
         &program(&allowed),
         NAME,
     )?;
+    Ok((ours, devices.into_iter().map(|d| d.1).collect()))
+}
+
+/// Makes sure cgroup `cgroup` (an open directory) carries the guard for VRF `vrf` as its devices are now:
+/// reuses the attached program if it is exactly that guard, else attaches a new one in place of it.
+pub fn ensure_guard(cgroup: impl AsFd, vrf: NonZeroU32) -> io::Result<Guard> {
+    let cg = cgroup.as_fd();
+    let vrf = Vrf::by_index(vrf)?;
+    let (ours, devices) = load_for(&vrf)?;
+    let guard = Guard {
+        attach: Attach::Loaded,
+        devices,
+    };
     let attached = sys::prog_query(cg, CGROUP_INET_EGRESS)?;
     if let [id] = attached.ids[..]
         && attached.flags == 0

@@ -284,7 +284,7 @@ fn confirm_binding(
 
 /// The device a new AF_INET (else AF_INET6) socket of this process is bound to: `Some(None)` when
 /// unbound, `None` when neither family can be used.
-fn probe_binding() -> Result<Option<Option<NonZeroU32>>> {
+pub fn probe_binding() -> Result<Option<Option<NonZeroU32>>> {
     for family in [AddressFamily::Inet, AddressFamily::Inet6] {
         match socket(family, SockType::Datagram, SockFlag::SOCK_CLOEXEC, None) {
             Ok(s) => {

@@ -10,15 +10,18 @@ mod cli;
 mod egress;
 mod exec;
 mod filter;
+mod hook;
 mod identity;
 mod launch;
 mod mode;
 mod namespace;
+mod pin;
 mod procfs;
 mod query;
 mod seccomp;
 mod sys;
 mod table;
+mod unit;
 
 use std::process::ExitCode;
 
@@ -57,6 +60,31 @@ fn main() -> ExitCode {
         Some(Sub::Identify { pid, json }) => query::identify(pid, json),
         Some(Sub::Pids { vrf, json }) => query::pids(&vrf, json),
         Some(Sub::List { json }) => query::list(json),
+        Some(Sub::Unit {
+            names,
+            dry_run,
+            remove,
+            via,
+        }) => match (&names[..], remove) {
+            ([unit], true) => unit::remove(unit, dry_run),
+            ([vrf, unit], false) => unit::put(vrf, unit, via, dry_run),
+            (_, true) => Err(anyhow::anyhow!(
+                "--remove takes the unit alone: vrf-exec unit --remove UNIT"
+            )),
+            (_, false) => Err(anyhow::anyhow!(
+                "give the VRF and the unit: vrf-exec unit VRF UNIT"
+            )),
+        },
+        Some(Sub::Pin { vrf, remove }) => unit::pin_command(&vrf, remove),
+        Some(Sub::Attach { vrf, check }) => {
+            return match hook::run(&vrf, check) {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(e) => {
+                    eprintln!("vrf-exec: {e:#}");
+                    ExitCode::from(hook::EXIT_FAILED)
+                }
+            };
+        }
     };
     match queried {
         Ok(()) => ExitCode::SUCCESS,

@@ -1,23 +1,31 @@
 //! The queries: `identify`, `pids` and `list`. They read what the kernel shows and change nothing: a
 //! process's VRF is the `/vrf/NAME` part of its cgroup-v2 path (`/proc/PID/cgroup`), a VRF's processes
 //! are those listed in the `cgroup.procs` of its `vrf/NAME` groups, and the VRFs themselves come from
-//! rtnetlink.
+//! rtnetlink. A process in no such group may still be in a VRF: its cgroup may carry vrf-exec's pinned
+//! binder (a systemd unit put in a VRF with `vrf-exec unit`, read with `BPF_PROG_QUERY`), or it may run
+//! under a seccomp-mode supervisor.
 
-use std::path::PathBuf;
+use std::collections::HashMap;
+use std::fs::File;
+use std::num::NonZeroU32;
+use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
 use vrf_socket::Vrf;
 
 use crate::table::OpenTable;
-use crate::{cgroup, namespace, seccomp};
+use crate::{bpf, cgroup, namespace, seccomp};
 
 /// `vrf-exec identify [PID] [--json]`: the VRF process `pid` (default: this one) runs in; nothing
 /// printed when none.
 pub fn identify(pid: Option<u32>, json: bool) -> Result<()> {
     let pid = pid.unwrap_or_else(std::process::id);
     let vrf = cgroup::identify(pid).with_context(|| format!("reading /proc/{pid}/cgroup"))?;
-    // Not in a VRF's cgroup: perhaps under a seccomp-mode supervisor.
-    let vrf = vrf.or_else(|| seccomp::vrf_of(pid));
+    // Not in a VRF's cgroup: perhaps in a cgroup that carries a binder (a unit), or under a
+    // seccomp-mode supervisor.
+    let vrf = vrf
+        .or_else(|| bound_by_program(&[pid]).into_keys().next())
+        .or_else(|| seccomp::vrf_of(pid));
     if json {
         println!("{}", serde_json::json!({ "pid": pid, "vrf": vrf }));
     } else if let Some(v) = vrf {
@@ -37,6 +45,11 @@ pub fn pids(vrf: &str, json: bool) -> Result<()> {
         Err(_) => Vec::new(),
     };
     pids.extend(seccomp::pids_in(vrf));
+    pids.extend(
+        bound_by_program(&all_pids())
+            .remove(vrf)
+            .unwrap_or_default(),
+    );
     pids.sort_unstable();
     pids.dedup();
     if json {
@@ -54,6 +67,54 @@ pub fn pids(vrf: &str, json: bool) -> Result<()> {
         }
     }
     Ok(())
+}
+
+/// The processes among `pids` whose cgroup is in no `vrf/NAME` group but carries a binder (attached
+/// there or above), by the name of the VRF it binds to. Each cgroup is asked once. Empty when cgroup2
+/// cannot be seen or the kernel does not show programs to us (no privilege).
+fn bound_by_program(pids: &[u32]) -> HashMap<String, Vec<u32>> {
+    let mut found: HashMap<String, Vec<u32>> = HashMap::new();
+    let Ok(mount) = namespace::ensure_cgroup2() else {
+        return found;
+    };
+    let mut by_cgroup: HashMap<String, Option<String>> = HashMap::new();
+    let mut names: HashMap<NonZeroU32, Option<String>> = HashMap::new();
+    for &pid in pids {
+        let Ok(text) = std::fs::read_to_string(format!("/proc/{pid}/cgroup")) else {
+            continue;
+        };
+        let Some(path) = cgroup::v2_path(&text) else {
+            continue;
+        };
+        if cgroup::vrf_of_path(path).is_some() {
+            continue; // The cgroup mode's: counted by its group.
+        }
+        let vrf = by_cgroup
+            .entry(path.to_string())
+            .or_insert_with(|| {
+                let dir = mount.join(path.trim_start_matches('/'));
+                let ifindex = bpf::cgroup_binding(File::open(Path::new(&dir)).ok()?)?;
+                names
+                    .entry(ifindex)
+                    .or_insert_with(|| Vrf::by_index(ifindex).ok().map(|v| v.name().to_string()))
+                    .clone()
+            })
+            .clone();
+        if let Some(v) = vrf {
+            found.entry(v).or_default().push(pid);
+        }
+    }
+    found
+}
+
+/// Every process's pid (`/proc`).
+fn all_pids() -> Vec<u32> {
+    std::fs::read_dir("/proc")
+        .map(|d| {
+            d.filter_map(|e| e.ok()?.file_name().to_str()?.parse().ok())
+                .collect()
+        })
+        .unwrap_or_default()
 }
 
 /// The command name of process `pid`, `None` when it is gone.
@@ -77,6 +138,7 @@ pub fn list(json: bool) -> Result<()> {
     let mut rows = Vec::new();
     let mut notes = Vec::new();
     let supervised = seccomp::pids_by_vrf();
+    let by_program = bound_by_program(&all_pids());
     for v in &vrfs {
         let slaves: Vec<String> = v.slaves()?.into_iter().map(|s| s.name).collect();
         let seccomp_procs = supervised.get(v.name()).map_or(0, Vec::len);
@@ -85,7 +147,8 @@ pub fn list(json: bool) -> Result<()> {
         let in_cgroups = mount.as_deref().map_or(0, |m| {
             cgroup::pids(m, v.name()).map(|p| p.len()).unwrap_or(0)
         });
-        let procs = Some(in_cgroups + seccomp_procs);
+        let in_units = by_program.get(v.name()).map_or(0, Vec::len);
+        let procs = Some(in_cgroups + seccomp_procs + in_units);
         let open = OpenTable::of(v);
         match &open {
             Ok(None) => {}

@@ -10,7 +10,9 @@ use std::mem;
 use std::os::fd::{AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
 
 const BPF_PROG_LOAD: libc::c_int = 5;
+const BPF_OBJ_PIN: libc::c_int = 6;
 const BPF_PROG_ATTACH: libc::c_int = 8;
+const BPF_PROG_DETACH: libc::c_int = 9;
 const BPF_PROG_GET_FD_BY_ID: libc::c_int = 13;
 const BPF_OBJ_GET_INFO_BY_FD: libc::c_int = 15;
 const BPF_PROG_QUERY: libc::c_int = 16;
@@ -77,6 +79,14 @@ struct ProgQuery {
     prog_ids: u64,
     prog_cnt: u32,
     _pad: u32,
+}
+
+#[repr(C)]
+#[derive(Default)]
+struct ObjPin {
+    pathname: u64,
+    bpf_fd: u32,
+    file_flags: u32,
 }
 
 #[repr(C)]
@@ -199,6 +209,40 @@ pub fn prog_attach(
     bpf(BPF_PROG_ATTACH, &mut attr).map(drop)
 }
 
+/// `BPF_PROG_ATTACH` with `BPF_F_ALLOW_MULTI`: adds `prog` to the programs of cgroup `cgroup` for
+/// `attach_type`, after those attached there before (all of them run, in that order). What systemd
+/// uses for its own programs, so that both can be on a unit's cgroup.
+pub fn prog_attach_multi(
+    prog: BorrowedFd<'_>,
+    cgroup: BorrowedFd<'_>,
+    attach_type: u32,
+) -> io::Result<()> {
+    let mut attr = ProgAttach {
+        target_fd: cgroup.as_raw_fd() as u32,
+        attach_bpf_fd: prog.as_raw_fd() as u32,
+        attach_type,
+        attach_flags: F_ALLOW_MULTI,
+        ..Default::default()
+    };
+    bpf(BPF_PROG_ATTACH, &mut attr).map(drop)
+}
+
+/// `BPF_PROG_DETACH` of program `prog` from cgroup `cgroup` (where it was attached with
+/// `BPF_F_ALLOW_MULTI`).
+pub fn prog_detach(
+    prog: BorrowedFd<'_>,
+    cgroup: BorrowedFd<'_>,
+    attach_type: u32,
+) -> io::Result<()> {
+    let mut attr = ProgAttach {
+        target_fd: cgroup.as_raw_fd() as u32,
+        attach_bpf_fd: prog.as_raw_fd() as u32,
+        attach_type,
+        ..Default::default()
+    };
+    bpf(BPF_PROG_DETACH, &mut attr).map(drop)
+}
+
 /// `BPF_PROG_QUERY`: the programs attached directly to cgroup `cgroup` for `attach_type`, and their
 /// attach flags. A cgroup holds at most 64 per type (`BPF_CGROUP_MAX_PROGS`), so all are reported.
 pub fn prog_query(cgroup: BorrowedFd<'_>, attach_type: u32) -> io::Result<Attached> {
@@ -220,6 +264,39 @@ pub fn prog_query(cgroup: BorrowedFd<'_>, attach_type: u32) -> io::Result<Attach
         flags: attr.attach_flags,
         ids: ids[..count].to_vec(),
     })
+}
+
+/// `BPF_PROG_QUERY` with `BPF_F_QUERY_EFFECTIVE`: the ids of every program that runs for `attach_type`
+/// on the sockets of cgroup `cgroup`, those attached to its ancestors (and inherited) included.
+pub fn prog_query_effective(cgroup: BorrowedFd<'_>, attach_type: u32) -> io::Result<Vec<u32>> {
+    // Up to 64 per level; a deep hierarchy could hold more, and the first 64 are enough to recognise
+    // a binder (they run in order from the root down, each seeing what the one before set).
+    let mut ids = [0u32; 256];
+    let mut attr = ProgQuery {
+        target_fd: cgroup.as_raw_fd() as u32,
+        attach_type,
+        query_flags: 1, // BPF_F_QUERY_EFFECTIVE
+        prog_ids: ids.as_mut_ptr() as u64,
+        prog_cnt: ids.len() as u32,
+        ..Default::default()
+    };
+    let count = match bpf(BPF_PROG_QUERY, &mut attr) {
+        Ok(_) => (attr.prog_cnt as usize).min(ids.len()),
+        Err(e) if e.raw_os_error() == Some(libc::ENOSPC) => ids.len(),
+        Err(e) => return Err(e),
+    };
+    Ok(ids[..count].to_vec())
+}
+
+/// `BPF_OBJ_PIN`: makes `path` (in a bpf file system) hold program `prog`, so that it outlives us.
+/// Fails with EEXIST when `path` exists.
+pub fn obj_pin(prog: BorrowedFd<'_>, path: &std::ffi::CStr) -> io::Result<()> {
+    let mut attr = ObjPin {
+        pathname: path.as_ptr() as u64,
+        bpf_fd: prog.as_raw_fd() as u32,
+        file_flags: 0,
+    };
+    bpf(BPF_OBJ_PIN, &mut attr).map(drop)
 }
 
 /// `BPF_PROG_GET_FD_BY_ID`.
