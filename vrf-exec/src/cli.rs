@@ -203,6 +203,10 @@ pub enum Sub {
         /// Take the unit out of its VRF: remove the drop-in (and reload systemd).
         #[arg(long)]
         remove: bool,
+        /// Write (or remove) the drop-in without `systemctl daemon-reload` (a script that puts several
+        /// units reloads once, after the last).
+        #[arg(long)]
+        no_reload: bool,
         /// How: auto, hook, bind-interface, bpf-program or wrap (see above).
         #[arg(long, value_enum, default_value_t = Via::Auto, value_name = "WAY")]
         via: Via,

@@ -64,10 +64,11 @@ fn main() -> ExitCode {
             names,
             dry_run,
             remove,
+            no_reload,
             via,
         }) => match (&names[..], remove) {
-            ([unit], true) => unit::remove(unit, dry_run),
-            ([vrf, unit], false) => unit::put(vrf, unit, via, dry_run),
+            ([unit], true) => unit::remove(unit, dry_run, !no_reload),
+            ([vrf, unit], false) => unit::put(vrf, unit, via, dry_run, !no_reload),
             (_, true) => Err(anyhow::anyhow!(
                 "--remove takes the unit alone: vrf-exec unit --remove UNIT"
             )),

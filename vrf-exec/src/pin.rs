@@ -107,7 +107,9 @@ pub fn unpin(name: &str) -> Result<bool> {
 /// Makes `path` hold `new`. The new pin is made beside it and renamed over it, so that a unit starting
 /// meanwhile opens the old program or the new one, never nothing.
 fn replace_pin(path: &Path, new: &Loaded) -> Result<()> {
-    let tmp = path.with_extension(format!("new{}", std::process::id()));
+    // A bpf file system refuses names with a dot.
+    let name = path.file_name().unwrap_or_default().to_string_lossy();
+    let tmp = path.with_file_name(format!("{name}_new{}", std::process::id()));
     let _ = fs::remove_file(&tmp);
     sys::obj_pin(new.fd.as_fd(), &c_path(&tmp)?)
         .with_context(|| format!("pinning {}", tmp.display()))?;

@@ -332,7 +332,7 @@ pub fn drop_in_path(unit: &str) -> PathBuf {
 }
 
 /// `vrf-exec unit VRF UNIT [--via WAY] [--dry-run]`.
-pub fn put(vrf: &str, unit: &str, via: Via, dry_run: bool) -> Result<()> {
+pub fn put(vrf: &str, unit: &str, via: Via, dry_run: bool, reload: bool) -> Result<()> {
     cgroup::check_name(vrf)?;
     if vrf == "default" {
         bail!(
@@ -384,7 +384,11 @@ pub fn put(vrf: &str, unit: &str, via: Via, dry_run: bool) -> Result<()> {
         path.display(),
         via.name()
     );
-    daemon_reload()?;
+    if reload {
+        daemon_reload()?;
+    } else {
+        eprintln!("vrf-exec: run `systemctl daemon-reload` for systemd to read it");
+    }
     eprintln!(
         "vrf-exec: {unit} runs in VRF {vrf} from its next start: systemctl restart {unit}\n\
          vrf-exec: it will not start while {vrf} is missing, down or not a VRF (systemctl status {unit} \
@@ -394,7 +398,7 @@ pub fn put(vrf: &str, unit: &str, via: Via, dry_run: bool) -> Result<()> {
 }
 
 /// `vrf-exec unit --remove UNIT [--dry-run]`.
-pub fn remove(unit: &str, dry_run: bool) -> Result<()> {
+pub fn remove(unit: &str, dry_run: bool, reload: bool) -> Result<()> {
     let unit = canonical_unit(&service_name(unit)?)?;
     let path = drop_in_path(&unit);
     if !path.exists() {
@@ -410,7 +414,11 @@ pub fn remove(unit: &str, dry_run: bool) -> Result<()> {
     fs::remove_file(&path).with_context(|| format!("removing {}", path.display()))?;
     let _ = fs::remove_dir(path.parent().expect("a drop-in has a directory"));
     eprintln!("vrf-exec: removed {}", path.display());
-    daemon_reload()?;
+    if reload {
+        daemon_reload()?;
+    } else {
+        eprintln!("vrf-exec: run `systemctl daemon-reload` for systemd to read it");
+    }
     eprintln!("vrf-exec: {unit} leaves its VRF at its next start: systemctl restart {unit}");
     Ok(())
 }

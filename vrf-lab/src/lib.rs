@@ -17,6 +17,7 @@ pub mod http;
 pub mod lab;
 pub mod netns;
 mod results;
+pub mod systemd;
 pub mod topology;
 
 /// The path of a binary of this workspace (`vrf-exec`, `vrf-ping` …), built next to the calling one:

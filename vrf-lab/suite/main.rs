@@ -16,6 +16,7 @@ mod open_tables;
 mod ping;
 mod seccomp;
 mod seccomp_escape;
+mod services;
 mod socket_tools;
 mod sockets;
 mod tables;
@@ -32,6 +33,7 @@ fn main() -> std::process::ExitCode {
         exec_churn::TESTS,
         seccomp::TESTS,
         seccomp_escape::TESTS,
+        services::TESTS,
         ping::TESTS,
         dns::TESTS,
         http::TESTS,
