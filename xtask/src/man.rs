@@ -190,8 +190,10 @@ impl Page {
             .collect();
         if !see_also.is_empty() {
             r.control("SH", ["SEE ALSO"]);
-            // Left-aligned: a justified list of page names spreads out.
+            // Left-aligned and unhyphenated: a justified list of page names spreads out, and a
+            // hyphenated name reads as another.
             r.control("ad", ["l"]);
+            r.control("nh", []);
             let mut line = Vec::new();
             for (i, (page, section)) in see_also.iter().enumerate() {
                 line.push(bold(*page));

@@ -46,6 +46,19 @@ const VRF_RESOLV_CONF: (&str, &str) = (
      /etc/resolv.conf when it does not exist.",
 );
 
+/// The sshd template the package ships.
+const VRF_SSHD_TEMPLATE: (&str, &str) = (
+    "/usr/lib/systemd/system/vrf-sshd@.service",
+    "sshd in VRF %I, one instance per VRF (systemctl enable --now vrf-sshd@mgmt); it does not start \
+     while the VRF is missing, down or not a VRF.",
+);
+
+/// The pin template the package ships.
+const PIN_TEMPLATE: (&str, &str) = (
+    "/usr/lib/systemd/system/vrf-exec-pin@.service",
+    "Runs vrf-exec pin VRF before each start of a unit put into VRF with --via bpf-program.",
+);
+
 /// A usage error of a vrf-exec subcommand.
 const EXEC_USAGE: (u8, &str) = (
     125,
@@ -119,9 +132,14 @@ pub const TOOLS: &[Tool] = &[
                     "vrf-exec check blue",
                     "Checks every precondition of a launch into blue, and says how to fix what fails.",
                 ),
+                (
+                    "systemctl enable --now vrf-sshd@mgmt",
+                    "Runs sshd in VRF mgmt, from the template the package installs (see FILES).",
+                ),
             ],
             files: &[
                 VRF_RESOLV_CONF,
+                VRF_SSHD_TEMPLATE,
                 (
                     "/sys/fs/cgroup/CGROUP/vrf/VRF",
                     "The cgroup of VRF in the cgroup mode, below the caller's cgroup CGROUP (and a NETNS-ns \
@@ -278,6 +296,121 @@ pub const TOOLS: &[Tool] = &[
                     ],
                     files: &[],
                     see_also: &[("ip-vrf", "8")],
+                },
+            ),
+            (
+                "unit",
+                Extra {
+                    exit_intro: "",
+                    exit_codes: &[
+                        (
+                            0,
+                            "The drop-in was written and systemd reloaded (with --remove: removed; with \
+                             --dry-run: printed, nothing changed).",
+                        ),
+                        (
+                            1,
+                            "It failed, and the message says why: not a service, a way (--via) this \
+                             systemd lacks, a drop-in that cannot be written.",
+                        ),
+                        EXEC_USAGE,
+                    ],
+                    examples: &[
+                        (
+                            "vrf-exec unit --dry-run mgmt ssh.service",
+                            "Prints the drop-in that would put ssh.service into VRF mgmt.",
+                        ),
+                        (
+                            "vrf-exec unit mgmt ssh.service && systemctl restart ssh.service",
+                            "Puts ssh.service into VRF mgmt; it moves at its restart.",
+                        ),
+                        (
+                            "vrf-exec unit --remove ssh.service && systemctl restart ssh.service",
+                            "Takes it out of its VRF again.",
+                        ),
+                        (
+                            "vrf-exec unit --via wrap mgmt ssh.service",
+                            "Wraps the unit's commands in vrf-exec mgmt instead, for any systemd.",
+                        ),
+                    ],
+                    files: &[
+                        (
+                            "/etc/systemd/system/UNIT.d/50-vrf-exec.conf",
+                            "The drop-in (an administrator's 90-*.conf still overrides it).",
+                        ),
+                        PIN_TEMPLATE,
+                        VRF_RESOLV_CONF,
+                    ],
+                    see_also: &[
+                        ("systemd.unit", "5"),
+                        ("systemd.service", "5"),
+                        ("systemd.resource-control", "5"),
+                        ("systemctl", "1"),
+                    ],
+                },
+            ),
+            (
+                "attach",
+                Extra {
+                    exit_intro: "",
+                    exit_codes: &[
+                        (
+                            0,
+                            "The binder and the egress guard are attached (with --check: a socket made \
+                             here is bound to VRF).",
+                        ),
+                        (
+                            255,
+                            "Any failure: VRF missing, down or not a VRF, not a service's cgroup, a socket \
+                             not bound. systemd takes 255 from ExecCondition= as a failed start (1 to 254 \
+                             would skip the unit quietly), so the service's own commands never run.",
+                        ),
+                        EXEC_USAGE,
+                    ],
+                    examples: &[(
+                        "ExecCondition=+/usr/bin/vrf-exec attach mgmt",
+                        "The line vrf-exec unit mgmt UNIT writes into the unit's drop-in: it runs first, \
+                         as root, at every start.",
+                    )],
+                    files: &[],
+                    see_also: &[("systemd.service", "5")],
+                },
+            ),
+            (
+                "pin",
+                Extra {
+                    exit_intro: "",
+                    exit_codes: &[
+                        (
+                            0,
+                            "The programs are pinned (with --remove: the pins are gone).",
+                        ),
+                        (
+                            1,
+                            "VRF is missing, down or not a VRF, or the programs could not be pinned; \
+                             nothing was changed.",
+                        ),
+                        EXEC_USAGE,
+                    ],
+                    examples: &[
+                        (
+                            "systemctl start vrf-exec-pin@mgmt.service",
+                            "What a unit put into mgmt with --via bpf-program requires before each start.",
+                        ),
+                        ("vrf-exec pin --remove mgmt", "Removes mgmt's pins."),
+                    ],
+                    files: &[
+                        (
+                            "/sys/fs/bpf/vrf-exec/VRF/sock_create",
+                            "The pinned binder, for systemd's BPFProgram=sock_create:….",
+                        ),
+                        (
+                            "/sys/fs/bpf/vrf-exec/VRF/egress",
+                            "The pinned egress guard, for BPFProgram=egress:….",
+                        ),
+                        PIN_TEMPLATE,
+                    ],
+                    see_also: &[("systemd.resource-control", "5")],
                 },
             ),
         ],
