@@ -31,6 +31,10 @@ field() { dpkg-deb --field "$deb" "$1"; }
 [ "$(field Architecture)" = amd64 ] || fail "Architecture is '$(field Architecture)', not amd64"
 [ "$(field Section)" = net ] || fail "Section is '$(field Section)', not net"
 [ "$(field Priority)" = optional ] || fail "Priority is '$(field Priority)', not optional"
+# Debian's synopsis is one line; cargo-deb takes vrf-exec's description and splits it at 79 characters.
+synopsis=$(python3 -c 'import tomllib; print(tomllib.load(open("vrf-exec/Cargo.toml", "rb"))["package"]["description"])')
+[ "$(field Description | head -1)" = "$synopsis" ] ||
+  fail "the synopsis is not vrf-exec's description: keep that under 80 characters ('$(field Description | head -1)')"
 libc6='(^|[ ,])libc6([ ,(]|$)'
 [[ "$(field Depends)" =~ $libc6 ]] || fail "Depends has no libc6: '$(field Depends)'"
 
