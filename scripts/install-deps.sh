@@ -29,6 +29,9 @@ pkgs=(
   gcc libc6-dev curl ca-certificates
   # libFuzzer (C++) for the fuzz targets.
   g++
+  # The Debian package (scripts/package.sh, check-package.sh): dpkg-shlibdeps for its Depends, strip
+  # and readelf, xz for cargo-deb (built without liblzma), man to render the pages.
+  dpkg-dev binutils xz-utils man-db
 )
 missing=()
 for p in "${pkgs[@]}"; do
@@ -67,5 +70,14 @@ fi
 if ! cargo fuzz --version >/dev/null 2>&1; then
   echo "install-deps: cargo install cargo-fuzz"
   cargo install --quiet --locked cargo-fuzz
+fi
+# cargo-deb: makes the Debian package (scripts/package.sh); about 90 s to build on 2 cores. Without its
+# default features (liblzma built from C, debug ids), which we do not need: it compresses with the xz
+# program, and package.sh strips the binaries.
+cargo_deb_min=3.8.0
+cargo_deb=$(cargo deb --version 2>/dev/null | awk '{print $2}')
+if [ -z "$cargo_deb" ] || [ "$(printf '%s\n' "$cargo_deb_min" "$cargo_deb" | sort -V | head -1)" != "$cargo_deb_min" ]; then
+  echo "install-deps: cargo install cargo-deb (${cargo_deb:-none} < $cargo_deb_min)"
+  cargo install --quiet --locked --no-default-features --version "^$cargo_deb_min" cargo-deb
 fi
 echo "install-deps: ok ($(vng --version 2>/dev/null | head -1), $(cargo --version))"

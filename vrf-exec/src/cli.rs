@@ -6,8 +6,6 @@ use std::ffi::OsString;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
-pub use crate::unit::Via;
-
 #[derive(Parser, Debug)]
 #[command(
     version,
@@ -133,6 +131,54 @@ pub enum ModeArg {
     Cgroup,
     /// The seccomp user-notification supervisor (no privilege; Linux 5.14 or later).
     Seccomp,
+}
+
+/// How the unit is put into the VRF (`--via`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Via {
+    /// The best the running systemd offers: bind-interface on 260 and later, hook on 243 to 259,
+    /// wrap before.
+    Auto,
+    /// `ExecCondition=+vrf-exec attach VRF`: vrf-exec's binder and egress guard on the unit's cgroup
+    /// (systemd 243 and later).
+    Hook,
+    /// `BindNetworkInterface=VRF` (systemd 260 and later), and the hook.
+    BindInterface,
+    /// `BPFProgram=` with programs pinned before each start (systemd 249 and later), checked.
+    BpfProgram,
+    /// `ExecStart=vrf-exec VRF …` around the unit's own command lines (any systemd).
+    Wrap,
+}
+
+impl Via {
+    /// The way `auto` picks for systemd `version`.
+    pub fn for_version(version: u32) -> Via {
+        match version {
+            260.. => Via::BindInterface,
+            243.. => Via::Hook,
+            _ => Via::Wrap,
+        }
+    }
+
+    /// The oldest systemd that has what this way writes.
+    pub fn needs(self) -> u32 {
+        match self {
+            Via::BindInterface => 260,
+            Via::BpfProgram => 249,
+            Via::Hook => 243,
+            Via::Auto | Via::Wrap => 0,
+        }
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Via::Auto => "auto",
+            Via::Hook => "hook",
+            Via::BindInterface => "bind-interface",
+            Via::BpfProgram => "bpf-program",
+            Via::Wrap => "wrap",
+        }
+    }
 }
 
 #[derive(Subcommand, Debug)]

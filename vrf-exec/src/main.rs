@@ -6,7 +6,6 @@
 mod bpf;
 mod cgroup;
 mod check;
-mod cli;
 mod egress;
 mod exec;
 mod filter;
@@ -26,8 +25,8 @@ mod unit;
 use std::process::ExitCode;
 
 use clap::Parser;
-
-use crate::cli::{Cli, Sub};
+// The command line is the library's (`lib.rs`), which xtask renders into the man pages.
+use vrf_exec::cli::{self, Cli, Sub};
 
 /// Exit status for failures of vrf-exec itself (the `env`/`chroot` convention).
 const EXIT_FAILURE: u8 = 125;

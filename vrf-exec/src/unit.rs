@@ -23,7 +23,6 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use anyhow::{Context, Result, bail};
-use clap::ValueEnum;
 
 use crate::{cgroup, pin};
 
@@ -38,53 +37,9 @@ pub const PIN_TEMPLATE: &str = "vrf-exec-pin@.service";
 /// holds it (an install with `cargo install`).
 const VENDOR_DIRS: [&str; 3] = ["/usr/lib/systemd/system", "/lib/systemd/system", UNIT_DIR];
 
-/// How the unit is put into the VRF (`--via`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub enum Via {
-    /// The best the running systemd offers: bind-interface on 260 and later, hook on 243 to 259,
-    /// wrap before.
-    Auto,
-    /// `ExecCondition=+vrf-exec attach VRF`: vrf-exec's binder and egress guard on the unit's cgroup
-    /// (systemd 243 and later).
-    Hook,
-    /// `BindNetworkInterface=VRF` (systemd 260 and later), and the hook.
-    BindInterface,
-    /// `BPFProgram=` with programs pinned before each start (systemd 249 and later), checked.
-    BpfProgram,
-    /// `ExecStart=vrf-exec VRF …` around the unit's own command lines (any systemd).
-    Wrap,
-}
-
-impl Via {
-    /// The way `auto` picks for systemd `version`.
-    pub fn for_version(version: u32) -> Via {
-        match version {
-            260.. => Via::BindInterface,
-            243.. => Via::Hook,
-            _ => Via::Wrap,
-        }
-    }
-
-    /// The oldest systemd that has what this way writes.
-    fn needs(self) -> u32 {
-        match self {
-            Via::BindInterface => 260,
-            Via::BpfProgram => 249,
-            Via::Hook => 243,
-            Via::Auto | Via::Wrap => 0,
-        }
-    }
-
-    fn name(self) -> &'static str {
-        match self {
-            Via::Auto => "auto",
-            Via::Hook => "hook",
-            Via::BindInterface => "bind-interface",
-            Via::BpfProgram => "bpf-program",
-            Via::Wrap => "wrap",
-        }
-    }
-}
+// How the unit is put into the VRF (`--via`): defined with the command line, in the library,
+// which xtask renders into the man pages.
+pub use crate::cli::Via;
 
 /// The version number in `systemctl --version`'s first line (`systemd 252 (252.39-1~deb12u2)`).
 pub fn parse_version(text: &str) -> Option<u32> {

@@ -17,16 +17,7 @@ use crate::icmp::{self, Ident};
 use crate::resolve;
 use crate::sys;
 
-/// How to choose the ICMP socket (`--socket`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
-pub enum SocketChoice {
-    /// A datagram socket where `net.ipv4.ping_group_range` allows it, a raw socket otherwise.
-    Auto,
-    /// Only an ICMP datagram socket.
-    Dgram,
-    /// Only a raw socket (root or CAP_NET_RAW).
-    Raw,
-}
+pub use crate::cli::SocketChoice;
 
 /// Where the sockets live, from `-V` and `-I`: a VRF or the default VRF, and maybe one device or one
 /// source address.
