@@ -17,8 +17,9 @@ pkgs=(
   iproute2 iputils-ping procps
   # Tracing system calls (the lab test that counts what a VRF connect costs).
   strace
-  # Unmodified programs the vrf-exec tests run inside VRFs (curl itself is installed below).
-  socat
+  # Unmodified programs the vrf-exec tests run inside VRFs (curl itself is installed below), and the sshd
+  # of the service tests (vrf-sshd@.service under systemd, whose 252 is Debian 12's own).
+  socat openssh-server systemd
   # setcap: the vrf-exec test that a file-capability install refuses to run.
   libcap2-bin
   # GNU time: the peak memory of a program the lab runs (its ru_maxrss, not the test's).

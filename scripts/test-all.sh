@@ -5,16 +5,24 @@
 # target.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-scripts/install-deps.sh
+begin=$(date +%s)
+# Each step says how long it took, so that a slow CI run says where its time went.
+step() {
+  local t0
+  t0=$(date +%s)
+  "$@"
+  echo "test-all: $(( $(date +%s) - t0 )) s for: $*"
+}
+step scripts/install-deps.sh
 export PATH="$HOME/.cargo/bin:$PATH"
 start=$(date +%s)
-cargo fmt --all --check
-cargo clippy --locked --workspace --all-targets -- -D warnings
-RUSTDOCFLAGS=-Dwarnings cargo doc --locked --workspace --no-deps --quiet
+step cargo fmt --all --check
+step cargo clippy --locked --workspace --all-targets -- -D warnings
+RUSTDOCFLAGS=-Dwarnings step cargo doc --locked --workspace --no-deps --quiet
 # The Debian package (release builds, man pages, completions) and its check, before the tests: the lab
 # suite installs it.
-scripts/package.sh
-cargo test --locked --workspace
+step scripts/package.sh
+step cargo test --locked --workspace
 # A smoke run of every fuzz target, in debug builds (scripts/fuzz.sh 600 for a real campaign).
-VRF_FUZZ_DEV=1 scripts/fuzz.sh "${VRF_FUZZ_SECONDS:-5}"
-echo "test-all: everything passed in $(( $(date +%s) - start )) s"
+VRF_FUZZ_DEV=1 step scripts/fuzz.sh "${VRF_FUZZ_SECONDS:-5}"
+echo "test-all: everything passed in $(( $(date +%s) - start )) s ($(( $(date +%s) - begin )) s with the installs)"

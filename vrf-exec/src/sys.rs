@@ -200,13 +200,7 @@ pub fn prog_attach(
     cgroup: BorrowedFd<'_>,
     attach_type: u32,
 ) -> io::Result<()> {
-    let mut attr = ProgAttach {
-        target_fd: cgroup.as_raw_fd() as u32,
-        attach_bpf_fd: prog.as_raw_fd() as u32,
-        attach_type,
-        ..Default::default()
-    };
-    bpf(BPF_PROG_ATTACH, &mut attr).map(drop)
+    bpf(BPF_PROG_ATTACH, &mut attach_attr(prog, cgroup, attach_type)).map(drop)
 }
 
 /// `BPF_PROG_ATTACH` with `BPF_F_ALLOW_MULTI`: adds `prog` to the programs of cgroup `cgroup` for
@@ -217,13 +211,8 @@ pub fn prog_attach_multi(
     cgroup: BorrowedFd<'_>,
     attach_type: u32,
 ) -> io::Result<()> {
-    let mut attr = ProgAttach {
-        target_fd: cgroup.as_raw_fd() as u32,
-        attach_bpf_fd: prog.as_raw_fd() as u32,
-        attach_type,
-        attach_flags: F_ALLOW_MULTI,
-        ..Default::default()
-    };
+    let mut attr = attach_attr(prog, cgroup, attach_type);
+    attr.attach_flags = F_ALLOW_MULTI;
     bpf(BPF_PROG_ATTACH, &mut attr).map(drop)
 }
 
@@ -234,13 +223,17 @@ pub fn prog_detach(
     cgroup: BorrowedFd<'_>,
     attach_type: u32,
 ) -> io::Result<()> {
-    let mut attr = ProgAttach {
+    bpf(BPF_PROG_DETACH, &mut attach_attr(prog, cgroup, attach_type)).map(drop)
+}
+
+/// The attributes of `BPF_PROG_ATTACH`/`BPF_PROG_DETACH` of `prog` on `cgroup`, without flags.
+fn attach_attr(prog: BorrowedFd<'_>, cgroup: BorrowedFd<'_>, attach_type: u32) -> ProgAttach {
+    ProgAttach {
         target_fd: cgroup.as_raw_fd() as u32,
         attach_bpf_fd: prog.as_raw_fd() as u32,
         attach_type,
         ..Default::default()
-    };
-    bpf(BPF_PROG_DETACH, &mut attr).map(drop)
+    }
 }
 
 /// `BPF_PROG_QUERY`: the programs attached directly to cgroup `cgroup` for `attach_type`, and their

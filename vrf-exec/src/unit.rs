@@ -600,20 +600,17 @@ mod tests {
 
     #[test]
     fn wrap_keeps_prefixes_and_refuses_what_it_cannot_keep() {
-        let exe = Path::new("/usr/bin/vrf-exec");
-        let facts = |kind: &str, unprivileged, lines: &[&str]| UnitFacts {
-            kind: kind.into(),
-            unprivileged,
-            exec_start: lines.iter().map(|l| l.to_string()).collect(),
+        // The wrap's drop-in for a unit of `kind`, run by an ordinary user or not, with `lines`.
+        let wrap = |kind: &str, unprivileged, lines: &[&str], exe: &str| {
+            let facts = UnitFacts {
+                kind: kind.into(),
+                unprivileged,
+                exec_start: lines.iter().map(|l| l.to_string()).collect(),
+            };
+            drop_in(Via::Wrap, "blue", "a.service", &facts, Path::new(exe))
         };
-        let w = drop_in(
-            Via::Wrap,
-            "blue",
-            "a.service",
-            &facts("oneshot", false, &["-/bin/true x", "+/bin/echo $X"]),
-            exe,
-        )
-        .unwrap();
+        let exe = "/usr/bin/vrf-exec";
+        let w = wrap("oneshot", false, &["-/bin/true x", "+/bin/echo $X"], exe).unwrap();
         assert!(
             w.contains(
                 "\nExecStart=\nExecStart=-/usr/bin/vrf-exec blue /bin/true x\n\
@@ -622,64 +619,21 @@ mod tests {
             "{w}"
         );
         assert!(!w.contains("NotifyAccess"), "{w}");
-        let n = drop_in(
-            Via::Wrap,
-            "blue",
-            "n.service",
-            &facts("notify", true, &["/d"]),
-            exe,
-        )
-        .unwrap();
+        let n = wrap("notify", true, &["/d"], exe).unwrap();
         assert!(n.contains("\nNotifyAccess=all\n"), "{n}");
-        let root_notify = drop_in(
-            Via::Wrap,
-            "blue",
-            "n.service",
-            &facts("notify", false, &["/d"]),
-            exe,
-        )
-        .unwrap();
+        let root_notify = wrap("notify", false, &["/d"], exe).unwrap();
         assert!(!root_notify.contains("NotifyAccess"), "{root_notify}");
-        assert!(
-            drop_in(
-                Via::Wrap,
-                "blue",
-                "f.service",
-                &facts("forking", true, &["/d"]),
-                exe
-            )
-            .is_err()
-        );
-        assert!(
-            drop_in(
-                Via::Wrap,
-                "blue",
-                "a.service",
-                &facts("simple", false, &["@/bin/x y"]),
-                exe
-            )
-            .is_err()
-        );
-        assert!(
-            drop_in(
-                Via::Wrap,
-                "blue",
-                "a.service",
-                &facts("simple", false, &[]),
-                exe
-            )
-            .is_err()
-        );
-        assert!(
-            drop_in(
-                Via::Wrap,
-                "blue",
-                "a.service",
-                &facts("simple", false, &["/x"]),
-                Path::new("/my dir/vrf-exec")
-            )
-            .is_err()
-        );
+        for (kind, unprivileged, lines, exe) in [
+            ("forking", true, &["/d"][..], exe),
+            ("simple", false, &["@/bin/x y"], exe),
+            ("simple", false, &[], exe),
+            ("simple", false, &["/x"], "/my dir/vrf-exec"),
+        ] {
+            assert!(
+                wrap(kind, unprivileged, lines, exe).is_err(),
+                "{kind} {unprivileged} {lines:?} {exe}"
+            );
+        }
     }
 
     #[test]
