@@ -126,6 +126,11 @@ pub fn drop_in(
     vrf_exec: &Path,
 ) -> Result<String> {
     let exe = plain_path(vrf_exec)?;
+    // systemd reads `%` as a specifier, `$` as a variable, and quotes and backslashes as quoting, in
+    // the lines the VRF's name goes into: such a name would mean something else there.
+    if let Some(c) = vrf.chars().find(|c| "%$\\\"'".contains(*c)) {
+        bail!("VRF name {vrf:?} has {c:?}, which a unit file would read as syntax: rename the VRF");
+    }
     let resolv = vrf_socket::paths::vrf_resolv_conf(vrf);
     let mut s = format!(
         "# {unit} runs in VRF {vrf} (--via {via}): written by `vrf-exec unit {vrf} {unit}`.\n\
@@ -576,6 +581,12 @@ mod tests {
             "{bind}"
         );
         assert!(drop_in(Via::Auto, "blue", "x.service", &facts, exe).is_err());
+        for odd in ["a%n", "a$X", "a\\x", "a\"b", "a'b"] {
+            assert!(
+                drop_in(Via::Hook, odd, "x.service", &facts, exe).is_err(),
+                "{odd}"
+            );
+        }
         assert!(
             drop_in(
                 Via::Hook,

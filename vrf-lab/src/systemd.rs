@@ -264,13 +264,22 @@ pub fn installed_package() -> Result<PathBuf> {
             deb.display()
         );
     }
+    // Without triggers: man-db's (the package has man pages) rebuilds the whole system's man
+    // database, which under TCG outlasted the tests waiting for the package. Bounded, so that a dpkg
+    // that hangs fails the tests with its own words.
+    let started = std::time::Instant::now();
     cmd::run(
-        Command::new("dpkg")
-            .args(["--force-confnew", "-i"])
+        Command::new("timeout")
+            .args(["300", "dpkg", "--no-triggers", "--force-confnew", "-i"])
             .arg(&deb),
     )?
     .ok()
     .with_context(|| format!("installing {}", deb.display()))?;
+    eprintln!(
+        "vrf-lab: installed {} in {:.1} s",
+        deb.display(),
+        started.elapsed().as_secs_f64()
+    );
     *done = Some(deb.clone());
     Ok(deb)
 }
