@@ -425,12 +425,7 @@ fn systemd_version() -> Result<u32> {
 /// not know it.
 fn canonical_unit(unit: &str) -> Result<String> {
     let out = systemctl(&["show", "--property=Id,LoadState", "--", unit])?;
-    let field = |k: &str| {
-        out.lines()
-            .find_map(|l| l.strip_prefix(k)?.strip_prefix('='))
-            .unwrap_or("")
-            .to_string()
-    };
+    let field = |k: &str| property(&out, k);
     if field("LoadState") != "loaded" {
         bail!(
             "systemd has no unit {unit} (LoadState={}): systemctl list-unit-files '*.service' lists them",
@@ -443,15 +438,18 @@ fn canonical_unit(unit: &str) -> Result<String> {
     })
 }
 
+/// Property `key` in `systemctl show --property=…` output (`KEY=value` lines); empty when absent.
+fn property(show: &str, key: &str) -> String {
+    show.lines()
+        .find_map(|l| l.strip_prefix(key)?.strip_prefix('='))
+        .unwrap_or("")
+        .to_string()
+}
+
 /// What the wrap needs to know of `unit`.
 fn facts_of(unit: &str, own: &Path) -> Result<UnitFacts> {
     let out = systemctl(&["show", "--property=Type,User,DynamicUser", "--", unit])?;
-    let field = |k: &str| {
-        out.lines()
-            .find_map(|l| l.strip_prefix(k)?.strip_prefix('='))
-            .unwrap_or("")
-            .to_string()
-    };
+    let field = |k: &str| property(&out, k);
     let user = field("User");
     let cat = systemctl(&["cat", "--", unit])?;
     Ok(UnitFacts {
