@@ -24,7 +24,12 @@ pub fn identify(pid: Option<u32>, json: bool) -> Result<()> {
     // Not in a VRF's cgroup: perhaps in a cgroup that carries a binder (a unit), or under a
     // seccomp-mode supervisor.
     let vrf = vrf
-        .or_else(|| bound_by_program(&[pid]).into_keys().next())
+        .or_else(|| {
+            let mount = namespace::ensure_cgroup2().ok();
+            bound_by_program(mount.as_deref(), &[pid])
+                .into_keys()
+                .next()
+        })
         .or_else(|| seccomp::vrf_of(pid));
     if json {
         println!("{}", serde_json::json!({ "pid": pid, "vrf": vrf }));
@@ -40,13 +45,14 @@ pub fn pids(vrf: &str, json: bool) -> Result<()> {
     cgroup::check_name(vrf)?;
     Vrf::by_name(vrf)?;
     // The cgroup mode's processes (where cgroup2 can be seen), then the seccomp mode's.
-    let mut pids = match namespace::ensure_cgroup2() {
-        Ok(m) => cgroup::pids(&m, vrf)?,
-        Err(_) => Vec::new(),
+    let mount = namespace::ensure_cgroup2().ok();
+    let mut pids = match &mount {
+        Some(m) => cgroup::pids(m, vrf)?,
+        None => Vec::new(),
     };
     pids.extend(seccomp::pids_in(vrf));
     pids.extend(
-        bound_by_program(&all_pids())
+        bound_by_program(mount.as_deref(), &all_pids())
             .remove(vrf)
             .unwrap_or_default(),
     );
@@ -71,10 +77,10 @@ pub fn pids(vrf: &str, json: bool) -> Result<()> {
 
 /// The processes among `pids` whose cgroup is in no `vrf/NAME` group but carries a binder (attached
 /// there or above), by the name of the VRF it binds to. Each cgroup is asked once. Empty when cgroup2
-/// cannot be seen or the kernel does not show programs to us (no privilege).
-fn bound_by_program(pids: &[u32]) -> HashMap<String, Vec<u32>> {
+/// cannot be seen (`mount` is `None`) or the kernel does not show programs to us (no privilege).
+fn bound_by_program(mount: Option<&Path>, pids: &[u32]) -> HashMap<String, Vec<u32>> {
     let mut found: HashMap<String, Vec<u32>> = HashMap::new();
-    let Ok(mount) = namespace::ensure_cgroup2() else {
+    let Some(mount) = mount else {
         return found;
     };
     let mut by_cgroup: HashMap<String, Option<String>> = HashMap::new();
@@ -138,7 +144,7 @@ pub fn list(json: bool) -> Result<()> {
     let mut rows = Vec::new();
     let mut notes = Vec::new();
     let supervised = seccomp::pids_by_vrf();
-    let by_program = bound_by_program(&all_pids());
+    let by_program = bound_by_program(mount.as_deref(), &all_pids());
     for v in &vrfs {
         let slaves: Vec<String> = v.slaves()?.into_iter().map(|s| s.name).collect();
         let seccomp_procs = supervised.get(v.name()).map_or(0, Vec::len);

@@ -585,26 +585,12 @@ mod tests {
                 "{odd}"
             );
         }
-        assert!(
-            drop_in(
-                Via::Hook,
-                "blue",
-                "x.service",
-                &facts,
-                Path::new("/opt/my tools/vrf-exec")
-            )
-            .is_err()
-        );
-        assert!(
-            drop_in(
-                Via::Hook,
-                "blue",
-                "x.service",
-                &facts,
-                Path::new("/opt/100%/vrf-exec")
-            )
-            .is_err()
-        );
+        for exe in ["/opt/my tools/vrf-exec", "/opt/100%/vrf-exec"] {
+            assert!(
+                drop_in(Via::Hook, "blue", "x.service", &facts, Path::new(exe)).is_err(),
+                "{exe}"
+            );
+        }
     }
 
     #[test]
