@@ -13,6 +13,7 @@ pkgs=(
   linux-image-amd64 qemu-system-x86 busybox-static kmod
   # virtme-ng lives in its own venv made with Debian's python3.
   python3 python3-venv
+  python3-pytest python3-paramiko python3-requests
   # Networking tools for the lab topology and the tests.
   iproute2 iputils-ping procps
   # Tracing system calls (the lab test that counts what a VRF connect costs).
@@ -51,6 +52,11 @@ if [ ! -x "$venv/bin/vng" ]; then
   echo "install-deps: pip install virtme-ng (into $venv)"
   /usr/bin/python3 -m venv "$venv"
   "$venv/bin/pip" install --quiet --disable-pip-version-check 'virtme-ng>=1.30'
+fi
+# maturin builds vrf_socket's wheel (scripts/build-wheel.sh): from PyPI, it is not in Debian 12.
+if ! "$venv/bin/maturin" --version >/dev/null 2>&1; then
+  echo "install-deps: pip install maturin (into $venv)"
+  "$venv/bin/pip" install --quiet --disable-pip-version-check 'maturin>=1.9.4,<2'
 fi
 for tool in "$venv"/bin/vng "$venv"/bin/virtme-*; do
   ln -sf "$tool" /usr/local/bin/

@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Installs what is needed and runs every check and test: formatting, clippy, docs, the Debian package
-# (scripts/package.sh builds and checks it), unit tests, the end-to-end suite on real kernel VRFs
-# (natively when this kernel has VRF and we are root, else in the VM), and a few seconds of every fuzz
-# target.
+# (scripts/package.sh builds and checks it), the Python wheel (scripts/build-wheel.sh), unit tests, the
+# end-to-end suite on real kernel VRFs (natively when this kernel has VRF and we are root, else in the
+# VM; it installs the package and tests the wheel there), and a few seconds of every fuzz target.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 begin=$(date +%s)
@@ -22,6 +22,8 @@ RUSTDOCFLAGS=-Dwarnings step cargo doc --locked --workspace --no-deps --quiet
 # The Debian package (release builds, man pages, completions) and its check, before the tests: the lab
 # suite installs it.
 step scripts/package.sh
+# The Python package's wheel, which the lab's Python tests unpack.
+step scripts/build-wheel.sh
 step cargo test --locked --workspace
 # A smoke run of every fuzz target, in debug builds (scripts/fuzz.sh 600 for a real campaign).
 VRF_FUZZ_DEV=1 step scripts/fuzz.sh "${VRF_FUZZ_SECONDS:-5}"

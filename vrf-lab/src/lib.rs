@@ -48,6 +48,26 @@ pub fn example(name: &str) -> anyhow::Result<std::path::PathBuf> {
     )
 }
 
+/// The most recently modified file of `dir` whose name starts with `prefix` and ends with `suffix`
+/// (the newest package or wheel a build left there).
+pub fn newest_file(
+    dir: &std::path::Path,
+    prefix: &str,
+    suffix: &str,
+) -> Option<std::path::PathBuf> {
+    let mut found: Vec<(std::time::SystemTime, std::path::PathBuf)> = std::fs::read_dir(dir)
+        .ok()?
+        .flatten()
+        .filter(|e| {
+            let n = e.file_name().to_string_lossy().into_owned();
+            n.starts_with(prefix) && n.ends_with(suffix)
+        })
+        .filter_map(|e| Some((e.metadata().ok()?.modified().ok()?, e.path())))
+        .collect();
+    found.sort();
+    found.pop().map(|(_, p)| p)
+}
+
 /// `name` in directory `dir` of the calling program's `target/<profile>/` (test binaries and benches
 /// are in `target/<profile>/deps/`), or in the lab VM a copy of it; `build` says how to make it.
 fn built(dir: &str, name: &str, build: &str) -> anyhow::Result<std::path::PathBuf> {

@@ -291,19 +291,7 @@ fn package_path() -> Result<PathBuf> {
         return Ok(PathBuf::from(p));
     }
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/debian");
-    let mut debs: Vec<(std::time::SystemTime, PathBuf)> = std::fs::read_dir(&dir)
-        .map(|d| {
-            d.flatten()
-                .filter(|e| {
-                    let n = e.file_name().to_string_lossy().into_owned();
-                    n.starts_with("vrf-toolkit_") && n.ends_with("_amd64.deb")
-                })
-                .filter_map(|e| Some((e.metadata().ok()?.modified().ok()?, e.path())))
-                .collect()
-        })
-        .unwrap_or_default();
-    debs.sort();
-    debs.pop().map(|(_, p)| p).with_context(|| {
+    crate::newest_file(&dir, "vrf-toolkit_", "_amd64.deb").with_context(|| {
         format!(
             "no vrf-toolkit package in {}: build it with scripts/package.sh (scripts/test-all.sh does)",
             dir.display()

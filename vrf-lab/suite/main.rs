@@ -14,6 +14,7 @@ mod harness;
 mod http;
 mod open_tables;
 mod ping;
+mod python;
 mod seccomp;
 mod seccomp_escape;
 mod services;
@@ -40,6 +41,7 @@ fn main() -> std::process::ExitCode {
         curl::TESTS,
         curl_hostile::TESTS,
         tables::TESTS,
+        python::TESTS,
         open_tables::TESTS,
     ]
     .concat();
