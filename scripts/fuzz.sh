@@ -4,12 +4,19 @@
 # A crash stops the script with libFuzzer's report and the input saved under <crate>/fuzz/artifacts/.
 #   scripts/fuzz.sh [SECONDS] [TARGET…]     e.g. scripts/fuzz.sh 600 cmsg_decode
 #   VRF_FUZZ_DEV=1 scripts/fuzz.sh 5       a smoke of every target in debug builds (CI)
+#   scripts/fuzz.sh --build-only           builds every target and runs none (CI builds them beside the lab)
 # CI runs a smoke of each target (scripts/test-all.sh: a few seconds each).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export PATH="$HOME/.cargo/bin:$PATH"
 export RUSTC_BOOTSTRAP=1
-seconds=${1:-60}
+if [ "${1:-}" = --build-only ]; then
+  build_only=1
+  seconds=0
+else
+  build_only=0
+  seconds=${1:-60}
+fi
 fuzz_target_dir="$PWD/target/fuzz"
 # VRF_FUZZ_DEV=1: unoptimised builds with overflow checks, which compile in about half the time: what a
 # smoke run needs (CI's), not a campaign.
@@ -26,6 +33,11 @@ fi
 for manifest in */fuzz/Cargo.toml; do
   dir=${manifest%/Cargo.toml}
   crate=${dir%/fuzz}
+  if [ "$build_only" = 1 ]; then
+    (cd "$crate" && cargo fuzz build "${profile[@]}" --target-dir "$fuzz_target_dir")
+    echo "fuzz: $crate: every target built"
+    continue
+  fi
   for target in $(cd "$crate" && cargo fuzz list); do
     if [ $# -gt 0 ] && [[ " $* " != *" $target "* ]]; then
       continue

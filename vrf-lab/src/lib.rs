@@ -16,6 +16,7 @@ pub mod harness;
 pub mod http;
 pub mod lab;
 pub mod netns;
+pub mod python;
 mod results;
 pub mod systemd;
 pub mod topology;

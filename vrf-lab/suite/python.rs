@@ -17,6 +17,7 @@ use vrf_lab::ca::TestCa;
 use vrf_lab::cmd::{self, Run};
 use vrf_lab::dnsmasq::Dnsmasq;
 use vrf_lab::http::{HttpServer, http_server};
+use vrf_lab::python::{chmod, chmod_tree};
 use vrf_lab::{PEER_V4, PEER_V6, Site, TempDir, Topology};
 
 vrf_lab::lab_tests! {
@@ -45,7 +46,7 @@ impl Lab {
         let t = Topology::new()?;
         let dir = TempDir::new("vrf-py")?;
         chmod(dir.path(), 0o755)?;
-        unpack_wheel(&wheel()?, &dir.join("site"))?;
+        vrf_lab::python::unpack_wheel(&vrf_lab::python::wheel()?, &dir.join("site"))?;
         copy_tests(&dir.join("tests"))?;
         let ca = TestCa::new()?;
         ca.write_ca(dir.join("ca.pem"))?;
@@ -237,34 +238,6 @@ fn pytest_as_nobody() -> Result<()> {
     Ok(())
 }
 
-/// The wheel to test: `VRF_LAB_WHEEL`, else the newest `target/wheels/vrf_socket-*.whl`.
-fn wheel() -> Result<PathBuf> {
-    if let Some(p) = std::env::var_os("VRF_LAB_WHEEL").filter(|p| !p.is_empty()) {
-        return Ok(PathBuf::from(p));
-    }
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/wheels");
-    vrf_lab::newest_file(&dir, "vrf_socket-", ".whl").with_context(|| {
-        format!(
-            "no vrf_socket wheel in {}: build it with scripts/package.sh (scripts/test-all.sh does)",
-            dir.display()
-        )
-    })
-}
-
-/// Unpacks the wheel into `site` (a wheel is a zip of what goes into site-packages): no pip, no
-/// network, and nothing installed outside the test's directory.
-fn unpack_wheel(wheel: &Path, site: &Path) -> Result<()> {
-    cmd::run(
-        Command::new("/usr/bin/python3")
-            .args(["-m", "zipfile", "-e"])
-            .arg(wheel)
-            .arg(site),
-    )?
-    .ok()
-    .with_context(|| format!("unpacking {}", wheel.display()))?;
-    chmod_tree(site)
-}
-
 /// The package's tests, copied where `nobody` can read them.
 fn copy_tests(to: &Path) -> Result<()> {
     let from = Path::new(env!("CARGO_MANIFEST_DIR")).join("../vrf-socket-py/tests");
@@ -277,26 +250,6 @@ fn copy_tests(to: &Path) -> Result<()> {
         }
     }
     chmod_tree(to)
-}
-
-fn chmod(path: &Path, mode: u32) -> Result<()> {
-    use std::os::unix::fs::PermissionsExt;
-    std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode))
-        .with_context(|| format!("chmod {mode:o} {}", path.display()))
-}
-
-/// Directories 755 and files 644 under `dir`.
-fn chmod_tree(dir: &Path) -> Result<()> {
-    chmod(dir, 0o755)?;
-    for e in std::fs::read_dir(dir)? {
-        let p = e?.path();
-        if p.is_dir() {
-            chmod_tree(&p)?;
-        } else {
-            chmod(&p, 0o644)?;
-        }
-    }
-    Ok(())
 }
 
 /// An ed25519 key pair without a passphrase at `path` and `path.pub`.
