@@ -121,7 +121,8 @@ impl VrfHandle {
     ///
     /// An IP literal (`10.0.0.1`, `2001:db8::1`, `[2001:db8::1]`) is used as it is; a name is resolved
     /// by the VRF's resolver (a failure is `socket.gaierror`). The addresses are tried happy-eyeballs
-    /// style by the library (`vrf_socket::tokio::connect_ips` on a runtime of this call's own), from
+    /// style by the library (`vrf_socket::tokio::connect_ips` on a runtime of this call's own; one address
+    /// with a timeout is a plain blocking connect), from
     /// `source` (an IP address; the kernel picks the port), within `timeout` seconds for all attempts.
     /// Python's signal handlers run meanwhile (Ctrl-C is `KeyboardInterrupt`, as in the stdlib).
     #[pyo3(signature = (host, port, timeout=None, source=None))]
@@ -157,6 +158,17 @@ impl VrfHandle {
                     .lookup_ip_blocking(host)
                     .map_err(Error::Lookup)?,
             };
+            // One address and a bound on the wait: a plain blocking connect, as the library's own
+            // blocking connect-by-name does, without a runtime to build for the call (that doubled the
+            // cost of a connect). Without a timeout the race below runs even for one address: it is the
+            // path that Ctrl-C interrupts.
+            if let ([ip], Some(_)) = (&ips[..], opts.timeout)
+                && opts.source.is_none_or(|s| s.is_ipv4() == ip.is_ipv4())
+            {
+                return Ok(self
+                    .vrf
+                    .tcp_connect_with(std::net::SocketAddr::new(*ip, port), &opts)?);
+            }
             let runtime = tokio::runtime::Builder::new_current_thread()
                 .enable_all()
                 .build()?;

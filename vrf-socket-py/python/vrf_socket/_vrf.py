@@ -238,7 +238,8 @@ class Vrf:
         VRF's name servers (a failure is ``socket.gaierror``), and every address is tried happy-eyeballs
         style (RFC 8305: IPv6 and IPv4 interleaved, a new attempt every 250 ms or as soon as one fails;
         the first to connect wins). The GIL is released meanwhile; Ctrl-C interrupts the connecting
-        (``KeyboardInterrupt``).
+        (``KeyboardInterrupt``), except that one address with a ``timeout`` is a plain blocking connect,
+        which Ctrl-C ends only when the connect does (at most ``timeout``).
 
         ``timeout`` bounds the connecting (all attempts together; not the lookup) and is then set on the
         socket (``settimeout``). None, or ``socket._GLOBAL_DEFAULT_TIMEOUT``, means
