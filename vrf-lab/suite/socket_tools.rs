@@ -1,8 +1,8 @@
 //! The vrf-socket examples on real VRFs, run as programs in the router namespace:
 //! - `multi_vrf_echo`: one unbound UDP socket with pktinfo answers both peers, each through its own VRF,
 //!   although both VRFs own the same addresses;
-//! - `tcp_connect` under strace: a VRF connect costs exactly one system call more than a plain one, the
-//!   `setsockopt(SO_BINDTOIFINDEX)`;
+//! - `tcp_connect` under strace: a VRF connect costs exactly two system calls more than a plain one, the
+//!   `setsockopt(SO_BINDTOIFINDEX)` and its check, `getsockopt(SO_BINDTODEVICE)`;
 //! - `tokio_hello`: async listeners in both VRFs on one port, each telling its clients their VRF, and an
 //!   async client that reaches each VRF's own peer at the same address.
 //!
@@ -24,8 +24,8 @@ use vrf_lab::{PEER_V4, PEER_V6, ROUTER_V4, ROUTER_V6, Topology};
 vrf_lab::lab_tests! {
     multi_vrf_echo_answers_each_peer_in_its_vrf_v4 = || multi_vrf_echo_answers_each_peer_in_its_vrf(V4),
     multi_vrf_echo_answers_each_peer_in_its_vrf_v6 = || multi_vrf_echo_answers_each_peer_in_its_vrf(V6),
-    vrf_connect_costs_one_syscall_more_v4 = || vrf_connect_costs_one_syscall_more(V4),
-    vrf_connect_costs_one_syscall_more_v6 = || vrf_connect_costs_one_syscall_more(V6),
+    vrf_connect_costs_two_syscalls_more_v4 = || vrf_connect_costs_two_syscalls_more(V4),
+    vrf_connect_costs_two_syscalls_more_v6 = || vrf_connect_costs_two_syscalls_more(V6),
     tokio_hello_in_each_vrf_v4 = || tokio_hello_in_each_vrf(V4),
     tokio_hello_in_each_vrf_v6 = || tokio_hello_in_each_vrf(V6),
 }
@@ -313,15 +313,18 @@ fn syscall_name(call: &str) -> &str {
     call.split('(').next().unwrap_or(call)
 }
 
-fn is_bind_to_ifindex(call: &str) -> bool {
-    call.starts_with("setsockopt(") && call.contains("SOL_SOCKET, SO_BINDTOIFINDEX,")
+/// The binding to the VRF: `SO_BINDTOIFINDEX`, and the read-back by name that checks the device is
+/// still there.
+fn is_vrf_binding(call: &str) -> bool {
+    (call.starts_with("setsockopt(") && call.contains("SOL_SOCKET, SO_BINDTOIFINDEX,"))
+        || (call.starts_with("getsockopt(") && call.contains("SOL_SOCKET, SO_BINDTODEVICE,"))
 }
 
 /// `tcp_connect --vrf` to the blue peer against `tcp_connect --plain` to a listener in the router's default
-/// VRF (loopback): both connects succeed, and the VRF one has exactly one more system call, the
-/// `SO_BINDTOIFINDEX`. A plain connect to the peer itself fails (the default VRF has no route), and a
+/// VRF (loopback): both connects succeed, and the VRF one has exactly two more system calls, the
+/// `SO_BINDTOIFINDEX` and the `SO_BINDTODEVICE` read-back that checks it. A plain connect to the peer itself fails (the default VRF has no route), and a
 /// failed std connect also closes its socket before returning, so it is no baseline: it is checked apart.
-fn vrf_connect_costs_one_syscall_more(fam: Fam) -> Result<()> {
+fn vrf_connect_costs_two_syscalls_more(fam: Fam) -> Result<()> {
     let exe = vrf_lab::example("tcp_connect")?;
     let exe = exe.to_str().context("example path is not UTF-8")?;
     ensure!(
@@ -362,17 +365,17 @@ fn vrf_connect_costs_one_syscall_more(fam: Fam) -> Result<()> {
             .run
             .describe("did not reach the router's loopback listener")
     );
-    let extra: Vec<&String> = vrf.calls.iter().filter(|c| is_bind_to_ifindex(c)).collect();
+    let extra: Vec<&String> = vrf.calls.iter().filter(|c| is_vrf_binding(c)).collect();
     let vrf_rest: Vec<&str> = vrf
         .calls
         .iter()
-        .filter(|c| !is_bind_to_ifindex(c))
+        .filter(|c| !is_vrf_binding(c))
         .map(|c| syscall_name(c))
         .collect();
     ensure!(
-        vrf.calls.len() == plain.calls.len() + 1 && extra.len() == 1 && vrf_rest == plain.names(),
-        "expected the VRF connect to cost the plain one's system calls plus one \
-         setsockopt(SOL_SOCKET, SO_BINDTOIFINDEX)\n{}\n{}",
+        vrf.calls.len() == plain.calls.len() + 2 && extra.len() == 2 && vrf_rest == plain.names(),
+        "expected the VRF connect to cost the plain one's system calls plus \
+         setsockopt(SOL_SOCKET, SO_BINDTOIFINDEX) and getsockopt(SOL_SOCKET, SO_BINDTODEVICE)\n{}\n{}",
         vrf.listing("VRF connect"),
         plain.listing("plain connect")
     );

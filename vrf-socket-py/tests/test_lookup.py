@@ -1,7 +1,9 @@
 """Finding VRFs, and what bad input gets."""
 
 import errno
+import os
 import socket
+import subprocess
 
 import pytest
 
@@ -119,3 +121,41 @@ def test_bad_socket_arguments(blue):
         vrf.create_connection("10.99.0.2:80")
     with pytest.raises(socket.gaierror):
         vrf.getaddrinfo("nosuch.lab", "http-but-not-a-port-name-anyone-has")
+
+
+@pytest.mark.root
+def test_a_deleted_or_recreated_vrf_fails_closed():
+    """A Vrf object names one device (its ifindex): once that device is gone, its sockets fail with
+    ENODEV instead of opening unbound, even after a new VRF takes the same name."""
+    name = f"pyx{os.getpid() % 100000}"
+
+    def ip(*args):
+        subprocess.run(["ip", *args], check=True, capture_output=True, timeout=30)
+
+    ip("link", "add", name, "type", "vrf", "table", "4242")
+    try:
+        ip("link", "set", name, "up")
+        old = Vrf(name)
+        old.socket().close()
+        ip("link", "del", name)
+        for attempt in (
+            lambda: old.socket(),
+            lambda: old.socket(socket.AF_INET, socket.SOCK_DGRAM),
+            lambda: old.create_connection(("10.99.0.2", 80), timeout=5),
+            lambda: old.create_server(("", 0)),
+        ):
+            with pytest.raises(OSError) as e:
+                attempt()
+            assert e.value.errno == errno.ENODEV, e.value
+        with pytest.raises(VrfNotFound):
+            Vrf(name)
+        ip("link", "add", name, "type", "vrf", "table", "4243")
+        ip("link", "set", name, "up")
+        new = Vrf(name)
+        assert new.index != old.index and new.table == 4243
+        with pytest.raises(OSError):
+            old.socket()
+        with new.socket() as s:
+            assert vrf_socket.bound_vrf(s) == new
+    finally:
+        subprocess.run(["ip", "link", "del", name], capture_output=True, timeout=30)

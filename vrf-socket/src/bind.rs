@@ -31,8 +31,20 @@ pub fn bind_to_index(socket: impl AsFd, index: NonZeroU32) -> io::Result<()> {
 }
 
 /// Binds `socket` to `vrf`: from now on it routes and receives only through the VRF.
+///
+/// The kernel takes any index for `SO_BINDTOIFINDEX`, even one no device has any more: a `Vrf` looked up
+/// before its device was deleted (or deleted and created again, with a new index) would give a socket
+/// bound to nothing, which fails only later, at `connect` or never, for a listener. So the binding is read
+/// back by name (`SO_BINDTODEVICE`), which makes the kernel look the index up: no device there, or a
+/// device of another name, is `ENODEV` now, and the socket is not used.
 pub fn bind_to_vrf(socket: impl AsFd, vrf: &Vrf) -> io::Result<()> {
-    bind_to_index(socket, vrf.index())
+    let socket = socket.as_fd();
+    bind_to_index(socket, vrf.index())?;
+    match SockRef::from(&socket).device() {
+        Ok(Some(name)) if name == vrf.name().as_bytes() => Ok(()),
+        Ok(_) => Err(io::Error::from_raw_os_error(libc::ENODEV)),
+        Err(e) => Err(e),
+    }
 }
 
 /// The index of the device `socket` is bound to (`SO_BINDTOIFINDEX`), `None` when unbound.

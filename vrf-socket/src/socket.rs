@@ -124,8 +124,8 @@ impl Vrf {
 
     /// Connects over TCP through this VRF.
     ///
-    /// Costs one system call more than [`TcpStream::connect`]: the `SO_BINDTOIFINDEX` between `socket` and
-    /// `connect`.
+    /// Costs two system calls more than [`TcpStream::connect`], between `socket` and `connect`: the
+    /// `SO_BINDTOIFINDEX`, and its read-back that checks the VRF still exists ([`bind_to_vrf`]).
     ///
     /// ```no_run
     /// use std::io::Write;
