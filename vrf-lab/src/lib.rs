@@ -107,7 +107,7 @@ fn built(dir: &str, name: &str, build: &str) -> anyhow::Result<std::path::PathBu
     Ok(copy)
 }
 
-pub use topology::{PEER_V4, PEER_V6, ROUTER_V4, ROUTER_V6, Site, Topology};
+pub use topology::{PEER_V4, PEER_V6, ROUTER_V4, ROUTER_V6, ResolvConfs, Site, Topology};
 
 static NEXT_DIR: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
 

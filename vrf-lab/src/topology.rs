@@ -399,3 +399,33 @@ mod tests {
         assert!(format!("blue{a}").len() <= 15);
     }
 }
+
+/// `/etc/vrf/VRF/resolv.conf` (mode 644: tests read it as `nobody` too) for both VRFs of a topology,
+/// whose names are unique; the directories are removed on drop.
+#[derive(Debug)]
+pub struct ResolvConfs(Vec<std::path::PathBuf>);
+
+impl ResolvConfs {
+    /// Writes `text` as the resolv.conf of each VRF of `t`.
+    pub fn write(t: &Topology, text: &str) -> Result<ResolvConfs> {
+        use std::os::unix::fs::PermissionsExt;
+        let mut made = ResolvConfs(Vec::new());
+        for s in t.sites() {
+            let dir = std::path::PathBuf::from(format!("/etc/vrf/{}", s.vrf));
+            std::fs::create_dir_all(&dir)?;
+            made.0.push(dir.clone());
+            let file = dir.join("resolv.conf");
+            std::fs::write(&file, text)?;
+            std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o644))?;
+        }
+        Ok(made)
+    }
+}
+
+impl Drop for ResolvConfs {
+    fn drop(&mut self) {
+        for d in &self.0 {
+            let _ = std::fs::remove_dir_all(d);
+        }
+    }
+}

@@ -18,7 +18,7 @@ use vrf_lab::cmd::{self, Run};
 use vrf_lab::dnsmasq::Dnsmasq;
 use vrf_lab::http::{HttpServer, http_server};
 use vrf_lab::python::{chmod, chmod_tree};
-use vrf_lab::{PEER_V4, PEER_V6, Site, TempDir, Topology};
+use vrf_lab::{PEER_V4, PEER_V6, ResolvConfs, Site, TempDir, Topology};
 
 vrf_lab::lab_tests! {
     #[timeout(600)]
@@ -356,30 +356,5 @@ impl Drop for Sshd {
     fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
-    }
-}
-
-/// /etc/vrf/VRF/resolv.conf for both VRFs of a topology, removed on drop.
-struct ResolvConfs(Vec<PathBuf>);
-
-impl ResolvConfs {
-    fn write(t: &Topology, text: &str) -> Result<ResolvConfs> {
-        let mut dirs = Vec::new();
-        for site in t.sites() {
-            let dir = PathBuf::from(format!("/etc/vrf/{}", site.vrf));
-            std::fs::create_dir_all(&dir)?;
-            dirs.push(dir.clone());
-            std::fs::write(dir.join("resolv.conf"), text)?;
-            chmod(&dir.join("resolv.conf"), 0o644)?;
-        }
-        Ok(ResolvConfs(dirs))
-    }
-}
-
-impl Drop for ResolvConfs {
-    fn drop(&mut self) {
-        for d in &self.0 {
-            let _ = std::fs::remove_dir_all(d);
-        }
     }
 }

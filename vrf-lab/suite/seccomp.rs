@@ -471,30 +471,6 @@ fn collapse(s: &str) -> String {
     s.split_whitespace().collect::<Vec<_>>().join(" ")
 }
 
-/// /etc/vrf/VRF/resolv.conf of this topology's (uniquely named) VRFs, removed on drop.
-struct ResolvConfs(Vec<std::path::PathBuf>);
-
-impl ResolvConfs {
-    fn write(t: &Topology, text: &str) -> Result<ResolvConfs> {
-        let mut made = ResolvConfs(Vec::new());
-        for s in t.sites() {
-            let dir = std::path::PathBuf::from(format!("/etc/vrf/{}", s.vrf));
-            std::fs::create_dir_all(&dir)?;
-            made.0.push(dir.clone());
-            std::fs::write(dir.join("resolv.conf"), text)?;
-        }
-        Ok(made)
-    }
-}
-
-impl Drop for ResolvConfs {
-    fn drop(&mut self) {
-        for d in &self.0 {
-            let _ = std::fs::remove_dir_all(d);
-        }
-    }
-}
-
 /// Item 3: names resolve with each VRF's own name server, its resolv.conf shown through a user
 /// namespace that keeps nobody's ids, so files keep their owner.
 fn per_vrf_resolv_conf_through_a_user_namespace() -> Result<()> {
@@ -509,7 +485,7 @@ fn per_vrf_resolv_conf_through_a_user_namespace() -> Result<()> {
     };
     let dns = [dns(&t.blue, 1)?, dns(&t.red, 2)?];
     let conf = format!("# the VRF's own\nnameserver {PEER_V4}\n");
-    let _confs = ResolvConfs::write(&t, &conf)?;
+    let _confs = vrf_lab::ResolvConfs::write(&t, &conf)?;
     let host_conf = std::fs::read("/etc/resolv.conf").unwrap_or_default();
     let dir = TempDir::new("vrf-seccomp-owner")?;
     std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o777))?;
