@@ -5,15 +5,25 @@
 //! A launch attaches its program unless the cgroup already carries one that is, instruction for
 //! instruction, ours or iproute2's for the VRF's current ifindex; anything else attached there (a
 //! program for a stale ifindex, or one that merely looks like a binder) is replaced.
+//!
+//! The queries (`identify`, `pids`, `list`: [`cgroup_binder`]) also recognise systemd's binder, the
+//! program of `BindNetworkInterface=` (systemd 260), whose ifindex is not in its instructions but in
+//! a frozen read-only map ([`systemd_binding`]).
 
 use std::io;
 use std::num::NonZeroU32;
 use std::os::fd::{AsFd, OwnedFd};
 
-use crate::sys::{self, CGROUP_INET_SOCK_CREATE, Insn, PROG_TYPE_CGROUP_SOCK, ProgInfo};
+use crate::sys::{
+    self, CGROUP_INET_SOCK_CREATE, F_RDONLY_PROG, Insn, MAP_TYPE_ARRAY, MapInfo,
+    PROG_TYPE_CGROUP_SOCK, ProgInfo,
+};
 
 const BPF_ALU64_MOV_K: u8 = 0x07 | 0xb0; // BPF_ALU64 | BPF_MOV | BPF_K
 const BPF_ALU64_MOV_X: u8 = 0x07 | 0xb0 | 0x08; // BPF_ALU64 | BPF_MOV | BPF_X
+const BPF_ALU_MOV_K: u8 = 0x04 | 0xb0; // BPF_ALU | BPF_MOV | BPF_K (32-bit, zero-extended)
+const BPF_LD_IMM64: u8 = 0x18; // BPF_LD | BPF_IMM | BPF_DW (two slots)
+const BPF_LDX_MEM_W: u8 = 0x01 | 0x60; // BPF_LDX | BPF_MEM | BPF_W
 const BPF_STX_MEM_W: u8 = 0x03 | 0x60; // BPF_STX | BPF_MEM | BPF_W
 const BPF_JMP_EXIT: u8 = 0x05 | 0x90; // BPF_JMP | BPF_EXIT
 /// `offsetof(struct bpf_sock, bound_dev_if)`.
@@ -106,13 +116,97 @@ pub fn binder_kind(attached: &[Insn], ours: &[Insn]) -> Option<Binder> {
     (shape_ok && attached == theirs).then_some(Binder::Iproute2)
 }
 
-/// A sock-create program that [`binder_kind`] recognises.
+/// A sock-create program that [`binder_kind`] or [`systemd_binding`] recognises.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Binder {
     /// vrf-exec's, [`program`].
     Ours,
     /// iproute2's, [`iproute2_program`].
     Iproute2,
+    /// systemd's, for `BindNetworkInterface=` ([`systemd_binding`]).
+    Systemd,
+}
+
+/// The name systemd's binder carries (`sd_bind_interface`, of which the kernel keeps 15 characters).
+pub const SYSTEMD_NAME: &str = "sd_bind_interfa";
+
+/// `src_reg` of a `BPF_LD_IMM64` that loads the address of a map's value (`BPF_PSEUDO_MAP_VALUE`). In
+/// a translation its `imm` is the map's id and the second slot's `imm` the offset in the value.
+const PSEUDO_MAP_VALUE: u8 = 2;
+
+/// The map id and store offset of a translation shaped as systemd's binder (`bind-iface.bpf.c`, built
+/// by clang, loaded by libbpf with its `const volatile __u32 ifindex` in the `.rodata` map):
+///
+/// ```text
+/// rA = map_value(id) + 0          ; BPF_LD_IMM64, src_reg BPF_PSEUDO_MAP_VALUE (two slots)
+/// rB = *(u32 *)(rA + 0)           ; the ifindex, from the map
+/// *(u32 *)(r1 + K) = rB           ; ctx->bound_dev_if, K as translated for `struct sock`
+/// r0 = 1                          ; allow (w0 = 1 as well)
+/// exit
+/// ```
+///
+/// for any registers A and B the compiler may choose (r0 and r2 to r9: r1 is the context, r10 the
+/// read-only frame pointer). Exactly that, nothing before, between or after. (Where the JIT has the
+/// verifier zero-extend 32-bit loads, not on x86-64, the translation has one more instruction and is not
+/// recognised.)
+fn systemd_shape(xlated: &[Insn]) -> Option<(u32, i16)> {
+    let [ld, ld_hi, load, store, verdict, exit] = xlated else {
+        return None;
+    };
+    let (a, b) = (ld.regs & 0x0f, load.regs & 0x0f);
+    let scratch = |r: u8| r == 0 || (2..=9).contains(&r);
+    let returns_1 = |i: &Insn| {
+        matches!(i.code, BPF_ALU64_MOV_K | BPF_ALU_MOV_K) && (i.regs, i.off, i.imm) == (0, 0, 1)
+    };
+    let ok = ld.code == BPF_LD_IMM64
+        && ld.regs >> 4 == PSEUDO_MAP_VALUE
+        && ld.off == 0
+        && ld.imm != 0
+        && *ld_hi == Insn::default()
+        && *load
+            == (Insn {
+                code: BPF_LDX_MEM_W,
+                regs: b | (a << 4),
+                off: 0,
+                imm: 0,
+            })
+        && store.code == BPF_STX_MEM_W
+        && store.regs == 1 | (b << 4)
+        && store.imm == 0
+        && returns_1(verdict)
+        && *exit == EXIT
+        && scratch(a)
+        && scratch(b);
+    ok.then_some((ld.imm as u32, store.off))
+}
+
+/// The id of the map whose value a sock-create program attached somewhere binds sockets to, when its
+/// translation (`attached`) is systemd's binder ([`systemd_shape`]) storing where ours (`ours`, our own
+/// program just loaded into this kernel, translated) stores the bound device.
+pub fn systemd_kind(attached: &[Insn], ours: &[Insn]) -> Option<u32> {
+    // Ours, translated: [r2 = ifindex] [*(u32 *)(r1 + K) = r2] [r0 = 1] [exit].
+    let [mov, store, verdict, exit] = ours else {
+        return None;
+    };
+    let ours_ok = mov.code == BPF_ALU64_MOV_K
+        && mov.regs == 2
+        && (store.code, store.regs, store.imm) == (BPF_STX_MEM_W, 1 | (2 << 4), 0)
+        && (verdict, exit) == (&mov_imm(0, 1), &EXIT);
+    let (map, off) = systemd_shape(attached)?;
+    (ours_ok && off == store.off).then_some(map)
+}
+
+/// True when map `info` holds a constant as libbpf's `.rodata` map of systemd's binder does: an array
+/// of one entry (32-bit key) whose value has room for a `u32`, that programs may only read
+/// (`BPF_F_RDONLY_PROG`) and no system call may write any more (frozen), named `<object>.rodata`.
+pub fn constant_rodata(info: &MapInfo) -> bool {
+    info.map_type == MAP_TYPE_ARRAY
+        && info.key_size == 4
+        && info.max_entries == 1
+        && info.value_size >= 4
+        && info.map_flags & F_RDONLY_PROG != 0
+        && info.frozen
+        && info.name.ends_with(".rodata")
 }
 
 /// What [`ensure_attached`] did.
@@ -198,34 +292,86 @@ pub fn already_binds(attached: &ProgInfo, ours: &ProgInfo) -> bool {
     binder_kind(&attached.xlated, &ours.xlated).is_some()
 }
 
-/// The ifindex the sockets of cgroup `cgroup` (an open directory) are bound to by a binder attached to
-/// it or inherited from above (systemd's `BPFProgram=` with `vrf-exec pin`'s program, or a cgroup-mode
-/// group): the last binder among the programs that run, since each one sees what the one before set.
-/// `None` when none is recognised, or the kernel does not tell us (no privilege).
-pub fn cgroup_binding(cgroup: impl AsFd) -> Option<NonZeroU32> {
+/// The ifindex the sockets of cgroup `cgroup` (an open directory) are bound to, and by which binder
+/// ([`binder_of`]): the last binder among the programs that run, attached to it or inherited from
+/// above, since each one sees what the one before set. `None` when none is recognised, or the kernel
+/// does not tell us (no privilege).
+pub fn cgroup_binder(cgroup: impl AsFd) -> Option<(NonZeroU32, Binder)> {
     let ids = sys::prog_query_effective(cgroup.as_fd(), CGROUP_INET_SOCK_CREATE).ok()?;
-    ids.iter()
-        .rev()
-        .find_map(|&id| binder_ifindex(&attached_info(id)?))
+    ids.iter().rev().find_map(|&id| {
+        // Held open while it is judged, so that the map ids it names stay its own maps.
+        let prog = sys::prog_fd_by_id(id).ok()?;
+        binder_of(&sys::prog_info(prog.as_fd()).ok()?)
+    })
+}
+
+/// The ifindex a sock-create program attached somewhere binds sockets to, and which binder it is:
+/// ours or iproute2's ([`binder_ifindex`]), or systemd's ([`systemd_binding`]). `None` for anything
+/// else, or when the kernel hides translations from us.
+pub fn binder_of(attached: &ProgInfo) -> Option<(NonZeroU32, Binder)> {
+    ours_or_iproute2(attached)
+        .or_else(|| systemd_binding(attached).map(|ifindex| (ifindex, Binder::Systemd)))
 }
 
 /// The ifindex a sock-create program attached somewhere binds sockets to, when it is a binder
-/// [`already_binds`] recognises (ours, or iproute2's): the candidate is read off its translation (the
-/// constant that ours moves to r2, iproute2's to r3), then our own program for that ifindex is loaded
-/// to judge it. `None` for anything else, or when the kernel hides translations from us.
+/// [`already_binds`] recognises (ours, or iproute2's: what `vrf-exec attach` may detach as its own
+/// stale binders; systemd's is [`binder_of`]'s). `None` for anything else, or when the kernel hides
+/// translations from us.
 pub fn binder_ifindex(attached: &ProgInfo) -> Option<NonZeroU32> {
+    ours_or_iproute2(attached).map(|(ifindex, _)| ifindex)
+}
+
+/// [`binder_ifindex`] with the kind: the candidate is read off the translation (the constant that
+/// ours moves to r2, iproute2's to r3), then our own program for that ifindex is loaded to judge it.
+fn ours_or_iproute2(attached: &ProgInfo) -> Option<(NonZeroU32, Binder)> {
     if attached.prog_type != PROG_TYPE_CGROUP_SOCK {
         return None;
     }
     let candidate = candidate_ifindex(&attached.xlated)?;
-    let ours = load(
+    let ours = load_ours(candidate)?;
+    // Not empty (a candidate was read off it), so never equal to a hidden translation of ours.
+    binder_kind(&attached.xlated, &ours.info.xlated).map(|kind| (candidate, kind))
+}
+
+/// Our own program for `ifindex`, loaded to judge another against its translation (never attached).
+fn load_ours(ifindex: NonZeroU32) -> Option<Loaded> {
+    load(
         PROG_TYPE_CGROUP_SOCK,
         CGROUP_INET_SOCK_CREATE,
-        &program(candidate.get()),
-        &program_name(candidate.get()),
+        &program(ifindex.get()),
+        &program_name(ifindex.get()),
     )
-    .ok()?;
-    (!ours.info.xlated.is_empty() && already_binds(attached, &ours.info)).then_some(candidate)
+    .ok()
+}
+
+/// The ifindex systemd's `BindNetworkInterface=` program binds sockets to, when `attached` is that
+/// program: named [`SYSTEMD_NAME`], using one map and no other, the map a [`constant_rodata`] whose
+/// first four bytes are the ifindex (a value that can no longer change: frozen, read-only for
+/// programs), and its translation [`systemd_kind`]: loads those four bytes and stores them as the bound
+/// device where our own program for that ifindex, loaded to judge it, stores it. A program merely named
+/// like systemd's, or one whose value the program or anyone else may still write, is `None`.
+pub fn systemd_binding(attached: &ProgInfo) -> Option<NonZeroU32> {
+    if attached.prog_type != PROG_TYPE_CGROUP_SOCK || attached.name != SYSTEMD_NAME {
+        return None;
+    }
+    let (map_id, _) = systemd_shape(&attached.xlated)?;
+    if attached.map_ids != [map_id] {
+        return None;
+    }
+    let ifindex = constant_u32(map_id)?;
+    let ours = load_ours(ifindex)?;
+    (systemd_kind(&attached.xlated, &ours.info.xlated) == Some(map_id)).then_some(ifindex)
+}
+
+/// The first four bytes of the value of map `id`, as a nonzero `u32`, when the map is a
+/// [`constant_rodata`] (checked before the value is read: once frozen, it stays so).
+fn constant_u32(id: u32) -> Option<NonZeroU32> {
+    let map = sys::map_fd_by_id(id).ok()?;
+    if !constant_rodata(&sys::map_info(map.as_fd()).ok()?) {
+        return None;
+    }
+    let value = sys::map_lookup(map.as_fd(), 0).ok()?;
+    NonZeroU32::new(u32::from_ne_bytes(value.get(..4)?.try_into().ok()?))
 }
 
 /// The constant a binder's translation stores as the bound device: the first `r2 = K` (ours) or
@@ -271,6 +417,7 @@ mod tests {
             name: name.to_string(),
             tag: [7; 8],
             xlated,
+            map_ids: Vec::new(),
         }
     }
 
@@ -339,6 +486,163 @@ mod tests {
         assert_eq!(k(&[mov_imm(0, 1), EXIT]), None);
         assert_eq!(k(&program(0)), None);
         assert_eq!(k(&[]), None);
+    }
+
+    /// systemd's binder as the verifier translates it: `rA = map_value(map)+0; rB = *(u32 *)(rA + 0);
+    /// *(u32 *)(r1 + K_BOUND) = rB; r0 = 1; exit`.
+    fn systemd(a: u8, b: u8, map: i32) -> Vec<Insn> {
+        vec![
+            Insn {
+                code: BPF_LD_IMM64,
+                regs: a | (PSEUDO_MAP_VALUE << 4),
+                off: 0,
+                imm: map,
+            },
+            Insn::default(),
+            Insn {
+                code: BPF_LDX_MEM_W,
+                regs: b | (a << 4),
+                off: 0,
+                imm: 0,
+            },
+            store_w(1, K_BOUND, b),
+            mov_imm(0, 1),
+            EXIT,
+        ]
+    }
+
+    #[test]
+    fn recognises_systemds_binder_whatever_its_registers() {
+        let ours = translated(&program(42));
+        assert_eq!(systemd_shape(&systemd(2, 2, 9)), Some((9, K_BOUND)));
+        for (a, b) in [(2, 2), (2, 3), (6, 7), (0, 0), (9, 0)] {
+            assert_eq!(
+                systemd_kind(&systemd(a, b, 9), &ours),
+                Some(9),
+                "r{a}, r{b}"
+            );
+        }
+        // `w0 = 1` (32-bit move, what clang emits with alu32) is the same verdict.
+        let mut w0 = systemd(2, 2, 9);
+        w0[4].code = BPF_ALU_MOV_K;
+        assert_eq!(systemd_kind(&w0, &ours), Some(9));
+        // Judged against a translation of ours that is not ours: nothing.
+        assert_eq!(systemd_kind(&systemd(2, 2, 9), &[]), None);
+        let mut ours_elsewhere = ours.clone();
+        ours_elsewhere[1].off = K_MARK;
+        assert_eq!(systemd_kind(&systemd(2, 2, 9), &ours_elsewhere), None);
+    }
+
+    #[test]
+    fn refuses_systemd_look_alikes() {
+        let ours = translated(&program(42));
+        let kind = |x: &[Insn]| systemd_kind(x, &ours);
+        let base = systemd(2, 3, 9);
+        let edit = |f: &dyn Fn(&mut Vec<Insn>)| {
+            let mut x = base.clone();
+            f(&mut x);
+            x
+        };
+        // `--wrong`: the same name and map, a constant stored instead of the map's value.
+        assert_eq!(kind(&edit(&|x| x[2] = mov_imm(3, 7))), None);
+        // The map's address itself stored, or the value loaded from another register or offset.
+        assert_eq!(kind(&edit(&|x| x[3] = store_w(1, K_BOUND, 2))), None);
+        assert_eq!(kind(&edit(&|x| x[2].regs = 3 | (4 << 4))), None);
+        assert_eq!(kind(&edit(&|x| x[2].off = 4)), None);
+        assert_eq!(kind(&edit(&|x| x[1].imm = 4)), None);
+        assert_eq!(kind(&edit(&|x| x[2].code = 0x71)), None, "a byte load");
+        // A map's address (BPF_PSEUDO_MAP_FD: the map itself), not its value; a plain constant.
+        assert_eq!(kind(&edit(&|x| x[0].regs = 2 | (1 << 4))), None);
+        assert_eq!(kind(&edit(&|x| x[0].regs = 2)), None);
+        assert_eq!(kind(&edit(&|x| x[0].imm = 0)), None);
+        // Stored elsewhere (`sk_mark`), through another pointer, or with the context clobbered.
+        assert_eq!(kind(&edit(&|x| x[3].off = K_MARK)), None);
+        assert_eq!(kind(&edit(&|x| x[3].regs = 4 | (3 << 4))), None);
+        assert_eq!(kind(&systemd(1, 3, 9)), None);
+        assert_eq!(kind(&systemd(2, 1, 9)), None);
+        assert_eq!(kind(&systemd(10, 3, 9)), None);
+        // Another verdict, or more instructions: the binding undone, or a second one.
+        assert_eq!(kind(&edit(&|x| x[4] = mov_imm(0, 0))), None);
+        assert_eq!(kind(&edit(&|x| x[4] = mov_imm(2, 1))), None);
+        let undone = edit(&|x| drop(x.splice(4..4, [mov_imm(3, 0), store_w(1, K_BOUND, 3)])));
+        assert_eq!(kind(&undone), None);
+        assert_eq!(kind(&edit(&|x| x.insert(0, mov_reg(6, 1)))), None);
+        assert_eq!(kind(&base[..5]), None);
+        // Ours and iproute2's are not systemd's.
+        assert_eq!(kind(&ours), None);
+        assert_eq!(kind(&translated(&iproute2_program(42))), None);
+        // What systemd_binding refuses before any map is read: another type or another name.
+        let mut p = info(SYSTEMD_NAME, base.clone());
+        p.prog_type = sys::PROG_TYPE_CGROUP_SKB;
+        assert_eq!(systemd_binding(&p), None);
+        assert_eq!(systemd_binding(&info("sd_bind_other", base.clone())), None);
+        // The map the translation names must be the program's one and only map.
+        let mut p = info(SYSTEMD_NAME, base);
+        p.map_ids = vec![9, 10];
+        assert_eq!(systemd_binding(&p), None);
+        p.map_ids = vec![10];
+        assert_eq!(systemd_binding(&p), None);
+    }
+
+    #[test]
+    fn only_a_frozen_read_only_rodata_holds_a_constant() {
+        let rodata = MapInfo {
+            map_type: MAP_TYPE_ARRAY,
+            id: 9,
+            key_size: 4,
+            value_size: 4,
+            max_entries: 1,
+            map_flags: F_RDONLY_PROG | 0x400, // BPF_F_MMAPABLE, as libbpf makes it
+            name: "bind_ifa.rodata".into(),
+            frozen: true,
+        };
+        assert!(constant_rodata(&rodata));
+        assert!(constant_rodata(&MapInfo {
+            value_size: 8,
+            ..rodata.clone()
+        }));
+        let not = |m: MapInfo| assert!(!constant_rodata(&m), "{m:?}");
+        not(MapInfo {
+            frozen: false,
+            ..rodata.clone()
+        });
+        not(MapInfo {
+            map_flags: 0x400,
+            ..rodata.clone()
+        });
+        not(MapInfo {
+            max_entries: 2,
+            ..rodata.clone()
+        });
+        not(MapInfo {
+            value_size: 2,
+            ..rodata.clone()
+        });
+        not(MapInfo {
+            map_type: 1, // BPF_MAP_TYPE_HASH
+            ..rodata.clone()
+        });
+        not(MapInfo {
+            key_size: 8,
+            ..rodata.clone()
+        });
+        not(MapInfo {
+            name: "bind_ifa.bss".into(),
+            ..rodata
+        });
+    }
+
+    #[test]
+    fn frozen_is_read_off_fdinfo() {
+        let text = "pos:\t0\nflags:\t02000002\nmnt_id:\t15\nino:\t1043\nmap_type:\t2\n\
+                    key_size:\t4\nvalue_size:\t4\nmax_entries:\t1\nmap_flags:\t0x480\n\
+                    map_extra:\t0x0\nmemlock:\t4096\nmap_id:\t9\nfrozen:\t1\n";
+        assert!(sys::fdinfo_frozen(text));
+        assert!(!sys::fdinfo_frozen(
+            &text.replace("frozen:\t1", "frozen:\t0")
+        ));
+        assert!(!sys::fdinfo_frozen(&text.replace("frozen:\t1\n", "")));
+        assert!(!sys::fdinfo_frozen(""));
     }
 
     #[test]

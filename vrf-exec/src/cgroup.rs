@@ -9,6 +9,7 @@
 //! namespaces' VRFs of the same name do not share a cgroup. Where cgroup2 is mounted is
 //! [`crate::namespace`]'s business.
 
+use std::collections::HashMap;
 use std::fs;
 use std::io::{self, Write};
 use std::os::unix::fs::MetadataExt;
@@ -144,8 +145,49 @@ pub fn identify(pid: u32) -> io::Result<Option<String>> {
 /// Every process in VRF `vrf`'s cgroups, wherever in the tree they were made (by us or by iproute2),
 /// limited to our network namespace's level as `ip vrf pids` does.
 pub fn pids(mount: &Path, vrf: &str) -> io::Result<Vec<u32>> {
-    let ns = netns_name().map(|n| format!("{n}-ns"));
     let mut found = Vec::new();
+    walk_vrf_dirs(mount, &mut |vrf_dir| {
+        if let Ok(text) = fs::read_to_string(vrf_dir.join(vrf).join("cgroup.procs")) {
+            found.extend(parse_procs(&text));
+        }
+    })?;
+    found.sort_unstable();
+    found.dedup();
+    Ok(found)
+}
+
+/// [`pids`] of every VRF that has processes, in one walk of the tree (what `list` needs: a walk per
+/// VRF would be thousands of walks on a router with thousands of VRFs).
+pub fn pids_by_vrf(mount: &Path) -> io::Result<HashMap<String, Vec<u32>>> {
+    let mut found: HashMap<String, Vec<u32>> = HashMap::new();
+    walk_vrf_dirs(mount, &mut |vrf_dir| {
+        for e in fs::read_dir(vrf_dir).into_iter().flatten().flatten() {
+            if let (Some(name), Ok(text)) = (
+                e.file_name().to_str(),
+                fs::read_to_string(e.path().join("cgroup.procs")),
+            ) {
+                found
+                    .entry(name.to_string())
+                    .or_default()
+                    .extend(parse_procs(&text));
+            }
+        }
+    })?;
+    for pids in found.values_mut() {
+        pids.sort_unstable();
+        pids.dedup();
+    }
+    Ok(found)
+}
+
+fn parse_procs(text: &str) -> impl Iterator<Item = u32> + '_ {
+    text.lines().filter_map(|l| l.trim().parse::<u32>().ok())
+}
+
+/// Calls `f` on every `vrf` directory of the tree at our network namespace's level (as `ip vrf pids`
+/// reads them).
+fn walk_vrf_dirs(mount: &Path, f: &mut dyn FnMut(&Path)) -> io::Result<()> {
+    let ns = netns_name().map(|n| format!("{n}-ns"));
     walk(mount, &mut |dir| {
         let vrf_dir = dir.join("vrf");
         if !vrf_dir.is_dir() {
@@ -155,14 +197,10 @@ pub fn pids(mount: &Path, vrf: &str) -> io::Result<Vec<u32>> {
         if ns
             .as_ref()
             .is_none_or(|ns| parent.as_deref() == Some(ns.as_str()))
-            && let Ok(text) = fs::read_to_string(vrf_dir.join(vrf).join("cgroup.procs"))
         {
-            found.extend(text.lines().filter_map(|l| l.trim().parse::<u32>().ok()));
+            f(&vrf_dir);
         }
-    })?;
-    found.sort_unstable();
-    found.dedup();
-    Ok(found)
+    })
 }
 
 /// Calls `f` on `dir` and every directory below it, skipping `vrf` directories themselves.

@@ -197,6 +197,48 @@ pub enum Sub {
     Pids {
         /// The VRF.
         vrf: String,
+        /// Also list the processes that hold sockets bound to the VRF without having been launched
+        /// into it (daemons that bind their own sockets, such as FRR's or a vrf-socket program).
+        #[arg(short, long)]
+        all: bool,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// List every TCP, UDP, raw and ICMP socket with the VRF it is in, the processes holding it and
+    /// how it got there; warn about unbound listeners that accept from every VRF.
+    ///
+    /// A socket is in a VRF when it is bound to the VRF device or to a device enslaved to it. Unlike
+    /// `ss`, which shows only non-listening sockets unless asked, every state is shown unless -l is
+    /// given. With several of -t, -u, -w, --icmp, the kinds named are shown.
+    Sockets {
+        /// Only the sockets in this VRF, and the unbound ones that accept from it too
+        /// (`*_l3mdev_accept`). `default` names the default VRF.
+        vrf: Option<String>,
+        /// TCP sockets.
+        #[arg(short = 't', long)]
+        tcp: bool,
+        /// UDP sockets.
+        #[arg(short = 'u', long)]
+        udp: bool,
+        /// Raw sockets.
+        #[arg(short = 'w', long)]
+        raw: bool,
+        /// ICMP datagram ("ping") sockets, which ss does not show.
+        #[arg(long)]
+        icmp: bool,
+        /// Only listening sockets (TCP LISTEN; unconnected UDP, raw and ICMP sockets).
+        #[arg(short = 'l', long, conflicts_with = "all")]
+        listening: bool,
+        /// Sockets in every state (the default; accepted as ss spells it).
+        #[arg(short = 'a', long)]
+        all: bool,
+        /// Only IPv4 sockets.
+        #[arg(short = '4', long, conflicts_with = "ipv6")]
+        ipv4: bool,
+        /// Only IPv6 sockets.
+        #[arg(short = '6', long)]
+        ipv6: bool,
         /// Print JSON.
         #[arg(long)]
         json: bool,
@@ -294,8 +336,8 @@ pub enum Sub {
 }
 
 /// The subcommand names: a first argument spelled like one goes to clap.
-const SUBCOMMANDS: [&str; 9] = [
-    "exec", "identify", "pids", "list", "check", "unit", "attach", "pin", "help",
+const SUBCOMMANDS: [&str; 10] = [
+    "exec", "identify", "pids", "list", "sockets", "check", "unit", "attach", "pin", "help",
 ];
 
 /// `vrf-exec VRF COMMAND [ARGS]…` without options, the launch that scripts repeat, read from `argv`

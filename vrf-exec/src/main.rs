@@ -18,6 +18,7 @@ mod pin;
 mod procfs;
 mod query;
 mod seccomp;
+mod sockets;
 mod sys;
 mod table;
 mod unit;
@@ -57,7 +58,31 @@ fn main() -> ExitCode {
         Some(Sub::Exec(args)) => return launch::launch(&args),
         Some(Sub::Check { vrf, mode }) => return ExitCode::from(check::run(vrf.as_deref(), mode)),
         Some(Sub::Identify { pid, json }) => query::identify(pid, json),
-        Some(Sub::Pids { vrf, json }) => query::pids(&vrf, json),
+        Some(Sub::Pids { vrf, all, json }) => query::pids(&vrf, all, json),
+        Some(Sub::Sockets {
+            vrf,
+            tcp,
+            udp,
+            raw,
+            icmp,
+            listening,
+            all: _,
+            ipv4,
+            ipv6,
+            json,
+        }) => sockets::run(&sockets::Filter {
+            vrf,
+            kinds: sockets::Kinds {
+                tcp,
+                udp,
+                raw,
+                icmp,
+            },
+            listening,
+            ipv4,
+            ipv6,
+            json,
+        }),
         Some(Sub::List { json }) => query::list(json),
         Some(Sub::Unit {
             names,

@@ -11,37 +11,142 @@ use std::num::NonZeroU32;
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
-use vrf_socket::Vrf;
+use vrf_socket::{Vrf, VrfSnapshot};
 
 use crate::table::OpenTable;
 use crate::{bpf, cgroup, namespace, seccomp};
 
-/// `vrf-exec identify [PID] [--json]`: the VRF process `pid` (default: this one) runs in; nothing
-/// printed when none.
-pub fn identify(pid: Option<u32>, json: bool) -> Result<()> {
-    let pid = pid.unwrap_or_else(std::process::id);
-    let vrf = cgroup::identify(pid).with_context(|| format!("reading /proc/{pid}/cgroup"))?;
+/// How a process came to run in a VRF, by the mechanisms that put every socket it makes there.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Placement {
+    pub vrf: String,
+    pub how: How,
+}
+
+/// See [`Placement`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum How {
+    /// In a `vrf/NAME` cgroup: launched by vrf-exec or `ip vrf exec`.
+    Cgroup,
+    /// In a cgroup that carries vrf-exec's or iproute2's binder (a systemd unit put in the VRF with
+    /// `vrf-exec unit`).
+    Unit,
+    /// In a cgroup that carries systemd's own binder (`BindNetworkInterface=`, systemd 260+).
+    Systemd,
+    /// Under a seccomp-mode supervisor.
+    Seccomp,
+}
+
+impl How {
+    pub fn name(self) -> &'static str {
+        match self {
+            How::Cgroup => "cgroup",
+            How::Unit => "unit",
+            How::Systemd => "systemd",
+            How::Seccomp => "seccomp",
+        }
+    }
+}
+
+/// The VRF process `pid` was placed in, if any. Fails when its `/proc/PID/cgroup` cannot be read (no
+/// such process).
+pub fn placement(pid: u32) -> Result<Option<Placement>> {
+    let cgroup = cgroup::identify(pid).with_context(|| format!("reading /proc/{pid}/cgroup"))?;
+    let placed = |vrf: String, how| Placement { vrf, how };
     // Not in a VRF's cgroup: perhaps in a cgroup that carries a binder (a unit), or under a
     // seccomp-mode supervisor.
-    let vrf = vrf
+    Ok(cgroup
+        .map(|v| placed(v, How::Cgroup))
         .or_else(|| {
             let mount = namespace::ensure_cgroup2().ok();
             bound_by_program(mount.as_deref(), &[pid])
-                .into_keys()
+                .into_iter()
                 .next()
+                .and_then(|(v, p)| Some(placed(v, p.first()?.1)))
         })
-        .or_else(|| seccomp::vrf_of(pid));
+        .or_else(|| seccomp::vrf_of(pid).map(|v| placed(v, How::Seccomp))))
+}
+
+/// Every placed process, by pid (one pass over `/proc` per mechanism).
+pub fn placements() -> HashMap<u32, Placement> {
+    let mut out = HashMap::new();
+    let mount = namespace::ensure_cgroup2().ok();
+    let mut add = |by_vrf: HashMap<String, Vec<(u32, How)>>| {
+        for (vrf, pids) in by_vrf {
+            for (p, how) in pids {
+                out.entry(p).or_insert_with(|| Placement {
+                    vrf: vrf.clone(),
+                    how,
+                });
+            }
+        }
+    };
+    let with = |by_vrf: HashMap<String, Vec<u32>>, how| -> HashMap<String, Vec<(u32, How)>> {
+        by_vrf
+            .into_iter()
+            .map(|(v, pids)| (v, pids.into_iter().map(|p| (p, how)).collect()))
+            .collect()
+    };
+    if let Some(m) = &mount {
+        add(with(
+            cgroup::pids_by_vrf(m).unwrap_or_default(),
+            How::Cgroup,
+        ));
+    }
+    add(bound_by_program(mount.as_deref(), &all_pids()));
+    add(with(seccomp::pids_by_vrf(), How::Seccomp));
+    out
+}
+
+/// `vrf-exec identify [PID] [--json]`: the VRF process `pid` (default: this one) runs in; nothing
+/// printed when none. A process placed in no VRF whose sockets are bound to VRFs (a daemon that binds
+/// its own) gets one line per such VRF.
+pub fn identify(pid: Option<u32>, json: bool) -> Result<()> {
+    let pid = pid.unwrap_or_else(std::process::id);
+    if let Some(p) = placement(pid)? {
+        if json {
+            println!(
+                "{}",
+                serde_json::json!({ "pid": pid, "vrf": p.vrf, "vrfs": [p.vrf], "how": p.how.name() })
+            );
+        } else {
+            println!("{}", p.vrf);
+        }
+        return Ok(());
+    }
+    // Another user's process (or one that made itself undumpable, as a seccomp-mode supervisor does)
+    // hides its descriptors from us: then, as before sockets were looked at, nothing is known.
+    let inv = match vrf_socket::inventory::sockets_of_process(pid) {
+        Err(e) if e.kind() == std::io::ErrorKind::PermissionDenied => None,
+        r => Some(r.with_context(|| format!("reading the sockets of process {pid}"))?),
+    };
+    let vrfs: std::collections::BTreeSet<&str> = inv
+        .iter()
+        .flat_map(|inv| &inv.sockets)
+        .filter_map(|s| Some(s.vrf.as_ref()?.name()))
+        .collect();
     if json {
-        println!("{}", serde_json::json!({ "pid": pid, "vrf": vrf }));
-    } else if let Some(v) = vrf {
-        println!("{v}");
+        let single = (vrfs.len() == 1).then(|| vrfs.first().copied()).flatten();
+        println!(
+            "{}",
+            serde_json::json!({
+                "pid": pid, "vrf": single, "vrfs": vrfs,
+                "how": (!vrfs.is_empty()).then_some("sockets"), "mixed": vrfs.len() > 1,
+                "sockets_readable": inv.is_some(),
+            })
+        );
+    } else {
+        for v in vrfs {
+            println!("{v}");
+        }
     }
     Ok(())
 }
 
-/// `vrf-exec pids VRF [--json]`: the processes in VRF `vrf`, with their command names. Fails, as `ip
-/// vrf pids` does, when there is no such VRF.
-pub fn pids(vrf: &str, json: bool) -> Result<()> {
+/// `vrf-exec pids VRF [--all] [--json]`: the processes in VRF `vrf`, with their command names. Fails,
+/// as `ip vrf pids` does, when there is no such VRF. With `all`, also the processes holding sockets
+/// bound to the VRF (or its slaves) that were not placed in it.
+pub fn pids(vrf: &str, all: bool, json: bool) -> Result<()> {
     cgroup::check_name(vrf)?;
     Vrf::by_name(vrf)?;
     // The cgroup mode's processes (where cgroup2 can be seen), then the seccomp mode's.
@@ -54,18 +159,40 @@ pub fn pids(vrf: &str, json: bool) -> Result<()> {
     pids.extend(
         bound_by_program(mount.as_deref(), &all_pids())
             .remove(vrf)
-            .unwrap_or_default(),
+            .unwrap_or_default()
+            .into_iter()
+            .map(|(p, _)| p),
     );
+    let mut bound_only = Vec::new();
+    if all {
+        let inv = vrf_socket::inventory::sockets().context("listing the sockets")?;
+        bound_only.extend(
+            inv.in_vrf(vrf)
+                .flat_map(|s| s.owners.iter().map(|o| o.pid))
+                .filter(|p| !pids.contains(p)),
+        );
+        bound_only.sort_unstable();
+        bound_only.dedup();
+    }
     pids.sort_unstable();
     pids.dedup();
+    let rows = pids
+        .iter()
+        .map(|p| (*p, "launched"))
+        .chain(bound_only.iter().map(|p| (*p, "sockets")));
     if json {
-        let list: Vec<_> = pids
-            .iter()
-            .map(|p| serde_json::json!({ "pid": p, "comm": comm(*p) }))
+        let list: Vec<_> = rows
+            .map(|(p, how)| {
+                let mut o = serde_json::json!({ "pid": p, "comm": comm(p) });
+                if all {
+                    o["how"] = how.into();
+                }
+                o
+            })
             .collect();
         println!("{}", serde_json::Value::Array(list));
     } else {
-        for p in pids {
+        for (p, _) in rows {
             println!(
                 "{p:>7}  {}",
                 comm(p).unwrap_or_else(|| "<terminated?>".into())
@@ -78,12 +205,12 @@ pub fn pids(vrf: &str, json: bool) -> Result<()> {
 /// The processes among `pids` whose cgroup is in no `vrf/NAME` group but carries a binder (attached
 /// there or above), by the name of the VRF it binds to. Each cgroup is asked once. Empty when cgroup2
 /// cannot be seen (`mount` is `None`) or the kernel does not show programs to us (no privilege).
-fn bound_by_program(mount: Option<&Path>, pids: &[u32]) -> HashMap<String, Vec<u32>> {
-    let mut found: HashMap<String, Vec<u32>> = HashMap::new();
+fn bound_by_program(mount: Option<&Path>, pids: &[u32]) -> HashMap<String, Vec<(u32, How)>> {
+    let mut found: HashMap<String, Vec<(u32, How)>> = HashMap::new();
     let Some(mount) = mount else {
         return found;
     };
-    let mut by_cgroup: HashMap<String, Option<String>> = HashMap::new();
+    let mut by_cgroup: HashMap<String, Option<(String, How)>> = HashMap::new();
     let mut names: HashMap<NonZeroU32, Option<String>> = HashMap::new();
     for &pid in pids {
         let Ok(text) = std::fs::read_to_string(format!("/proc/{pid}/cgroup")) else {
@@ -99,15 +226,20 @@ fn bound_by_program(mount: Option<&Path>, pids: &[u32]) -> HashMap<String, Vec<u
             .entry(path.to_string())
             .or_insert_with(|| {
                 let dir = mount.join(path.trim_start_matches('/'));
-                let ifindex = bpf::cgroup_binding(File::open(Path::new(&dir)).ok()?)?;
-                names
+                let (ifindex, binder) = bpf::cgroup_binder(File::open(Path::new(&dir)).ok()?)?;
+                let how = match binder {
+                    bpf::Binder::Systemd => How::Systemd,
+                    _ => How::Unit,
+                };
+                let name = names
                     .entry(ifindex)
                     .or_insert_with(|| Vrf::by_index(ifindex).ok().map(|v| v.name().to_string()))
-                    .clone()
+                    .clone()?;
+                Some((name, how))
             })
             .clone();
-        if let Some(v) = vrf {
-            found.entry(v).or_default().push(pid);
+        if let Some((v, how)) = vrf {
+            found.entry(v).or_default().push((pid, how));
         }
     }
     found
@@ -130,6 +262,9 @@ fn comm(pid: u32) -> Option<String> {
         .map(|s| s.trim_end().to_string())
 }
 
+/// How many VRFs with open tables `list` names one by one on stderr; more are counted in one line.
+const MAX_TABLE_NOTES: usize = 10;
+
 /// `vrf-exec list [--json]`: every VRF with its table, state, process count and enslaved devices.
 ///
 /// A VRF whose table lets lookups fall through to the main table is named on stderr, one line each
@@ -139,26 +274,36 @@ fn comm(pid: u32) -> Option<String> {
 /// own ("Warning: …" on stderr), not in the listing. `--json` carries it as `open_tables`: the
 /// families that fall through (`[]` when the table is closed, `null` when it could not be read).
 pub fn list(json: bool) -> Result<()> {
-    let vrfs = Vrf::list()?;
+    // One link dump, one route channel, one walk of the cgroup tree and one pass over /proc, however
+    // many VRFs there are.
+    let snap = VrfSnapshot::take()?;
+    let vrfs = snap.vrfs();
     let mount: Option<PathBuf> = namespace::ensure_cgroup2().ok();
     let mut rows = Vec::new();
     let mut notes = Vec::new();
+    let mut open_count = 0;
     let supervised = seccomp::pids_by_vrf();
     let by_program = bound_by_program(mount.as_deref(), &all_pids());
-    for v in &vrfs {
-        let slaves: Vec<String> = v.slaves()?.into_iter().map(|s| s.name).collect();
-        let seccomp_procs = supervised.get(v.name()).map_or(0, Vec::len);
-        // Where cgroup2 cannot be seen (an unprivileged caller under `ip netns exec`), the cgroup
-        // mode's processes cannot be counted, the seccomp mode's still can: as `pids` lists them.
-        let in_cgroups = mount.as_deref().map_or(0, |m| {
-            cgroup::pids(m, v.name()).map(|p| p.len()).unwrap_or(0)
-        });
+    // Where cgroup2 cannot be seen (an unprivileged caller under `ip netns exec`), the cgroup mode's
+    // processes cannot be counted, the seccomp mode's still can: as `pids` lists them.
+    let in_cgroups = match &mount {
+        Some(m) => cgroup::pids_by_vrf(m).unwrap_or_default(),
+        None => HashMap::new(),
+    };
+    let tables = OpenTable::of_all(vrfs)?;
+    for (v, open) in vrfs.iter().zip(tables) {
+        let slaves: Vec<String> = snap.slaves(v).iter().map(|s| s.name.clone()).collect();
+        let count = |m: &HashMap<String, Vec<u32>>| m.get(v.name()).map_or(0, Vec::len);
         let in_units = by_program.get(v.name()).map_or(0, Vec::len);
-        let procs = Some(in_cgroups + seccomp_procs + in_units);
-        let open = OpenTable::of(v);
+        let procs = Some(count(&in_cgroups) + count(&supervised) + in_units);
         match &open {
             Ok(None) => {}
-            Ok(Some(o)) if !json => notes.push(format!("{o} (fix: {})", o.fixes())),
+            Ok(Some(o)) if !json => {
+                open_count += 1;
+                if open_count <= MAX_TABLE_NOTES {
+                    notes.push(format!("{o} (fix: {})", o.fixes()));
+                }
+            }
             Ok(Some(_)) => {}
             Err(e) => notes.push(format!(
                 "cannot tell whether VRF {v}'s table {} ends every lookup: {e}",
@@ -166,6 +311,13 @@ pub fn list(json: bool) -> Result<()> {
             )),
         }
         rows.push((v, slaves, procs, open.ok()));
+    }
+    if open_count > MAX_TABLE_NOTES {
+        notes.push(format!(
+            "{} more VRFs' tables let lookups fall through to the main table (vrf-exec list --json \
+             names them in open_tables; vrf-exec check VRF gives the fix)",
+            open_count - MAX_TABLE_NOTES
+        ));
     }
     // After the listing, so that a terminal shows them below it.
     let warn = |notes: &[String]| {

@@ -1,4 +1,5 @@
-//! The system calls vrf-exec needs that nix does not wrap: bpf(2) for the cgroup mode, seccomp(2) and the
+//! The system calls vrf-exec needs that nix does not wrap: bpf(2) for the cgroup mode (and to read the
+//! constant of systemd's `BindNetworkInterface=` binder out of its map), seccomp(2) and the
 //! seccomp user-notification ioctls for the seccomp mode, and two interface ioctls. Every `unsafe` of the
 //! launcher lives here.
 //!
@@ -9,11 +10,13 @@ use std::io;
 use std::mem;
 use std::os::fd::{AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
 
+const BPF_MAP_LOOKUP_ELEM: libc::c_int = 1;
 const BPF_PROG_LOAD: libc::c_int = 5;
 const BPF_OBJ_PIN: libc::c_int = 6;
 const BPF_PROG_ATTACH: libc::c_int = 8;
 const BPF_PROG_DETACH: libc::c_int = 9;
 const BPF_PROG_GET_FD_BY_ID: libc::c_int = 13;
+const BPF_MAP_GET_FD_BY_ID: libc::c_int = 14;
 const BPF_OBJ_GET_INFO_BY_FD: libc::c_int = 15;
 const BPF_PROG_QUERY: libc::c_int = 16;
 
@@ -30,6 +33,13 @@ pub const CGROUP_INET_SOCK_CREATE: u32 = 2;
 pub const F_ALLOW_OVERRIDE: u32 = 1;
 /// `BPF_F_ALLOW_MULTI`: an attach flag; several programs per cgroup, all of which run.
 pub const F_ALLOW_MULTI: u32 = 2;
+/// `BPF_MAP_TYPE_ARRAY`.
+pub const MAP_TYPE_ARRAY: u32 = 2;
+/// `BPF_F_RDONLY_PROG`: a map flag; programs may read the map's values, never write them (libbpf's
+/// `.rodata` maps, which hold a program's `const volatile` globals).
+pub const F_RDONLY_PROG: u32 = 1 << 7;
+/// `BPF_F_RDONLY`: an open flag; the descriptor may read the map, not write it.
+const F_RDONLY: u32 = 1 << 3;
 
 /// One eBPF instruction (`struct bpf_insn`).
 #[repr(C)]
@@ -92,9 +102,20 @@ struct ObjPin {
 #[repr(C)]
 #[derive(Default)]
 struct GetFdById {
-    prog_id: u32,
+    /// `prog_id` or `map_id` (one union member), by the command.
+    id: u32,
     next_id: u32,
     open_flags: u32,
+}
+
+#[repr(C)]
+#[derive(Default)]
+struct MapElem {
+    map_fd: u32,
+    _pad: u32,
+    key: u64,
+    value: u64,
+    flags: u64,
 }
 
 #[repr(C)]
@@ -132,6 +153,39 @@ pub struct ProgInfo {
     pub tag: [u8; 8],
     /// The instructions as the verifier rewrote them; empty when the kernel does not show them to us.
     pub xlated: Vec<Insn>,
+    /// The ids of the maps the program uses (fixed when it is loaded; the program holds them).
+    pub map_ids: Vec<u32>,
+}
+
+/// The head of `struct bpf_map_info`, up to `name`.
+#[repr(C)]
+#[derive(Debug, Default)]
+struct MapInfoRaw {
+    map_type: u32,
+    id: u32,
+    key_size: u32,
+    value_size: u32,
+    max_entries: u32,
+    map_flags: u32,
+    name: [u8; 16],
+}
+
+/// What vrf-exec reads of a map. All of it but `frozen` is fixed when the map is created; `frozen`,
+/// once true, stays true.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct MapInfo {
+    /// `BPF_MAP_TYPE_*`.
+    pub map_type: u32,
+    pub id: u32,
+    pub key_size: u32,
+    pub value_size: u32,
+    pub max_entries: u32,
+    /// `BPF_F_*` map flags ([`F_RDONLY_PROG`] …).
+    pub map_flags: u32,
+    pub name: String,
+    /// Frozen with `BPF_MAP_FREEZE`: no system call may write its values any more (read from the
+    /// descriptor's `/proc/self/fdinfo`, Linux 5.2; false where the kernel does not say).
+    pub frozen: bool,
 }
 
 /// The programs attached directly to a cgroup for one attach type, and how they were attached.
@@ -295,49 +349,125 @@ pub fn obj_pin(prog: BorrowedFd<'_>, path: &std::ffi::CStr) -> io::Result<()> {
 /// `BPF_PROG_GET_FD_BY_ID`.
 pub fn prog_fd_by_id(id: u32) -> io::Result<OwnedFd> {
     let mut attr = GetFdById {
-        prog_id: id,
+        id,
         ..Default::default()
     };
     bpf(BPF_PROG_GET_FD_BY_ID, &mut attr).map(owned_fd)
 }
 
-/// `BPF_OBJ_GET_INFO_BY_FD` for a program: its type, name, tag and, when the kernel shows them to us, all
-/// of its translated instructions.
-pub fn prog_info(prog: BorrowedFd<'_>) -> io::Result<ProgInfo> {
-    // The first call says how long the translated program is, the second copies it.
-    let mut raw = info_by_fd(prog, &mut [])?;
-    let len = raw.xlated_prog_len as usize / mem::size_of::<Insn>();
-    let mut insns = vec![Insn::default(); len];
-    if len > 0 {
-        raw = info_by_fd(prog, &mut insns)?;
-        // The kernel reports the full length even when it copied nothing (no CAP_SYS_ADMIN, or
-        // kptr_restrict), and the program cannot change between the calls: use only a complete copy.
-        let copied = raw.xlated_prog_len as usize / mem::size_of::<Insn>();
-        if raw.xlated_prog_insns == 0 || copied != len {
-            insns.clear();
-        }
-    }
-    let end = raw
-        .name
-        .iter()
-        .position(|&b| b == 0)
-        .unwrap_or(raw.name.len());
-    Ok(ProgInfo {
-        prog_type: raw.prog_type,
-        name: String::from_utf8_lossy(&raw.name[..end]).into_owned(),
-        tag: raw.tag,
-        xlated: insns,
+/// `BPF_MAP_GET_FD_BY_ID` with `BPF_F_RDONLY`: a descriptor of map `id` that may only read it.
+pub fn map_fd_by_id(id: u32) -> io::Result<OwnedFd> {
+    let mut attr = GetFdById {
+        id,
+        open_flags: F_RDONLY,
+        ..Default::default()
+    };
+    bpf(BPF_MAP_GET_FD_BY_ID, &mut attr).map(owned_fd)
+}
+
+/// `BPF_OBJ_GET_INFO_BY_FD` for a map: its type, sizes, flags and name, and whether it is frozen.
+pub fn map_info(map: BorrowedFd<'_>) -> io::Result<MapInfo> {
+    let mut raw = MapInfoRaw::default();
+    let mut attr = InfoByFd {
+        bpf_fd: map.as_raw_fd() as u32,
+        info_len: mem::size_of::<MapInfoRaw>() as u32,
+        info: &mut raw as *mut MapInfoRaw as u64,
+    };
+    bpf(BPF_OBJ_GET_INFO_BY_FD, &mut attr)?;
+    let fdinfo = std::fs::read_to_string(format!("/proc/self/fdinfo/{}", map.as_raw_fd()))?;
+    Ok(MapInfo {
+        map_type: raw.map_type,
+        id: raw.id,
+        key_size: raw.key_size,
+        value_size: raw.value_size,
+        max_entries: raw.max_entries,
+        map_flags: raw.map_flags,
+        name: c_name(&raw.name),
+        frozen: fdinfo_frozen(&fdinfo),
     })
 }
 
-/// One `BPF_OBJ_GET_INFO_BY_FD` call, asking for the translated instructions in `insns`.
-fn info_by_fd(prog: BorrowedFd<'_>, insns: &mut [Insn]) -> io::Result<ProgInfoRaw> {
+/// Whether a bpf map's `/proc/PID/fdinfo/FD` text says it is frozen (`frozen:\t1`).
+pub fn fdinfo_frozen(text: &str) -> bool {
+    text.lines()
+        .find_map(|l| l.strip_prefix("frozen:"))
+        .is_some_and(|v| v.trim() == "1")
+}
+
+/// `BPF_MAP_LOOKUP_ELEM` of the 32-bit key `key` in array map `map`: the whole value. Only for
+/// `BPF_MAP_TYPE_ARRAY` (`EINVAL` otherwise): the one kind whose value the kernel copies out as
+/// exactly `value_size` bytes, which is what is made room for here.
+pub fn map_lookup(map: BorrowedFd<'_>, key: u32) -> io::Result<Vec<u8>> {
+    let info = map_info(map)?;
+    if info.map_type != MAP_TYPE_ARRAY || info.key_size != 4 {
+        return Err(io::Error::from_raw_os_error(libc::EINVAL));
+    }
+    let mut value = vec![0u8; info.value_size as usize];
+    let mut attr = MapElem {
+        map_fd: map.as_raw_fd() as u32,
+        key: &key as *const u32 as u64,
+        value: value.as_mut_ptr() as u64,
+        ..Default::default()
+    };
+    // The map's type and value size are fixed when it is made: the kernel writes `value.len()` bytes.
+    bpf(BPF_MAP_LOOKUP_ELEM, &mut attr)?;
+    Ok(value)
+}
+
+/// A NUL-terminated name of at most 16 bytes (a program's or map's), as text.
+fn c_name(name: &[u8; 16]) -> String {
+    let end = name.iter().position(|&b| b == 0).unwrap_or(name.len());
+    String::from_utf8_lossy(&name[..end]).into_owned()
+}
+
+/// `BPF_OBJ_GET_INFO_BY_FD` for a program: its type, name, tag, the ids of its maps and, when the kernel
+/// shows them to us, all of its translated instructions.
+pub fn prog_info(prog: BorrowedFd<'_>) -> io::Result<ProgInfo> {
+    // The first call says how long the translated program is and how many maps it uses, the second
+    // copies both.
+    let mut raw = info_by_fd(prog, &mut [], &mut [])?;
+    let len = raw.xlated_prog_len as usize / mem::size_of::<Insn>();
+    let mut insns = vec![Insn::default(); len];
+    // At most 64 (`MAX_USED_MAPS`).
+    let mut map_ids = vec![0u32; (raw.nr_map_ids as usize).min(64)];
+    if len > 0 || !map_ids.is_empty() {
+        raw = info_by_fd(prog, &mut insns, &mut map_ids)?;
+        // The kernel reports the full length even when it copied nothing (no CAP_SYS_ADMIN, or
+        // kptr_restrict), and the program cannot change between the calls: use only a complete copy.
+        let copied = raw.xlated_prog_len as usize / mem::size_of::<Insn>();
+        if len > 0 && (raw.xlated_prog_insns == 0 || copied != len) {
+            insns.clear();
+        }
+        map_ids.truncate(raw.nr_map_ids as usize);
+    }
+    Ok(ProgInfo {
+        prog_type: raw.prog_type,
+        name: c_name(&raw.name),
+        tag: raw.tag,
+        xlated: insns,
+        map_ids,
+    })
+}
+
+/// One `BPF_OBJ_GET_INFO_BY_FD` call, asking for the translated instructions in `insns` and the map
+/// ids in `map_ids`.
+fn info_by_fd(
+    prog: BorrowedFd<'_>,
+    insns: &mut [Insn],
+    map_ids: &mut [u32],
+) -> io::Result<ProgInfoRaw> {
     let mut raw = ProgInfoRaw {
         xlated_prog_len: mem::size_of_val(insns) as u32,
         xlated_prog_insns: if insns.is_empty() {
             0
         } else {
             insns.as_mut_ptr() as u64
+        },
+        nr_map_ids: map_ids.len() as u32,
+        map_ids: if map_ids.is_empty() {
+            0
+        } else {
+            map_ids.as_mut_ptr() as u64
         },
         ..Default::default()
     };

@@ -23,16 +23,28 @@ pub struct OpenTable {
 impl OpenTable {
     /// Reads `vrf`'s table (one `RTM_GETROUTE` dump per family): `None` when it ends every lookup.
     pub fn of(vrf: &Vrf) -> Result<Option<OpenTable>, VrfError> {
-        let open: Vec<_> = vrf
-            .missing_default_routes()?
+        Ok(OpenTable::from_missing(vrf, vrf.missing_default_routes()?))
+    }
+
+    /// [`OpenTable::of`] for each of `vrfs`, in order, over one netlink socket.
+    pub fn of_all(vrfs: &[Vrf]) -> Result<Vec<Result<Option<OpenTable>, VrfError>>, VrfError> {
+        Ok(Vrf::missing_default_routes_of(vrfs)?
+            .into_iter()
+            .zip(vrfs)
+            .map(|(missing, vrf)| Ok(OpenTable::from_missing(vrf, missing?)))
+            .collect())
+    }
+
+    fn from_missing(vrf: &Vrf, missing: Vec<AddressFamily>) -> Option<OpenTable> {
+        let open: Vec<_> = missing
             .into_iter()
             .map(|f| (f, vrf.default_route_fix(f)))
             .collect();
-        Ok((!open.is_empty()).then(|| OpenTable {
+        (!open.is_empty()).then(|| OpenTable {
             vrf: vrf.name().to_string(),
             table: vrf.table(),
             open,
-        }))
+        })
     }
 
     /// `IPv4`, `IPv6` or `IPv4 and IPv6`.

@@ -1,6 +1,7 @@
 //! Launch cost of `vrf-exec VRF /bin/true` against its peers, measured side by side in one lab run:
 //! a bare `/bin/true`, `env /bin/true` (the floor for any launcher: one extra exec), and
-//! `ip vrf exec VRF /bin/true`; with 1 VRF and with 1000 VRFs in the namespace.
+//! `ip vrf exec VRF /bin/true`; with 1 VRF and with 1000 VRFs in the namespace (the topology's and
+//! [`vrf_lab::scale`]'s, each of those with a dummy port).
 //!
 //! Run with `scripts/bench.sh`, or `cargo build --release --workspace && cargo bench -p vrf-lab --bench
 //! launch` (then vrf-exec is the dynamically linked build). `VRF_BENCH_LAUNCHES` (default 150) sets the
@@ -83,7 +84,8 @@ fn real_main() -> Result<()> {
         ("1000 VRFs, favordynmods", 1000),
     ] {
         if total_vrfs > 2 && results.len() == 1 {
-            add_vrfs(total_vrfs - 2)?;
+            // The topology's two and `s0` … `s997`, each with a dummy port.
+            vrf_lab::scale::add_vrfs(0, total_vrfs - 2)?;
         }
         if label.contains("favordynmods") && !favordynmods()? {
             break;
@@ -172,23 +174,6 @@ fn favordynmods() -> Result<bool> {
         println!("\n(favordynmods pass skipped: {})", r.stderr.trim());
     }
     Ok(r.success())
-}
-
-/// Adds `n` VRFs (with no links) in the current namespace, in one `ip -batch`.
-fn add_vrfs(n: usize) -> Result<()> {
-    let mut batch = String::new();
-    for i in 0..n {
-        batch.push_str(&format!(
-            "link add bench{i} type vrf table {}\nlink set bench{i} up\n",
-            1000 + i
-        ));
-    }
-    let path = std::env::temp_dir().join(format!("vrf-bench-{}.batch", std::process::id()));
-    std::fs::write(&path, batch)?;
-    let r = cmd::run(Command::new("ip").args(["-batch"]).arg(&path));
-    let _ = std::fs::remove_file(&path);
-    r?.ok()?;
-    Ok(())
 }
 
 fn uname() -> Result<String> {

@@ -18,6 +18,7 @@ pub mod lab;
 pub mod netns;
 pub mod python;
 mod results;
+pub mod scale;
 pub mod systemd;
 pub mod topology;
 

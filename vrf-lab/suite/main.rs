@@ -12,14 +12,17 @@ mod exec_churn;
 mod exec_hardening;
 mod harness;
 mod http;
+mod inventory;
 mod open_tables;
 mod ping;
 mod python;
+mod scale;
 mod seccomp;
 mod seccomp_escape;
 mod services;
 mod socket_tools;
 mod sockets;
+mod systemd_binder;
 mod tables;
 
 fn main() -> std::process::ExitCode {
@@ -35,6 +38,7 @@ fn main() -> std::process::ExitCode {
         seccomp::TESTS,
         seccomp_escape::TESTS,
         services::TESTS,
+        systemd_binder::TESTS,
         ping::TESTS,
         dns::TESTS,
         http::TESTS,
@@ -43,6 +47,8 @@ fn main() -> std::process::ExitCode {
         tables::TESTS,
         python::TESTS,
         open_tables::TESTS,
+        inventory::TESTS,
+        scale::TESTS,
     ]
     .concat();
     vrf_lab::harness::main(&tests)

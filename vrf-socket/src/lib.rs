@@ -53,10 +53,12 @@ mod connect;
 pub mod dns;
 mod error;
 mod family;
+pub mod inventory;
 pub mod name;
 mod netlink;
 pub mod paths;
 pub mod pktinfo;
+mod sock_diag;
 mod socket;
 mod sys;
 #[cfg(feature = "tokio")]
@@ -70,4 +72,4 @@ pub use error::VrfError;
 pub use family::AddressFamily;
 pub use name::{InvalidName, validate_name};
 pub use socket::{ConnectOptions, IcmpKind, IcmpSocket, icmp_socket_type};
-pub use vrf::{Device, Slave, Vrf, VrfMap};
+pub use vrf::{Device, Slave, Vrf, VrfMap, VrfSnapshot};

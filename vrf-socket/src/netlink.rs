@@ -1,10 +1,14 @@
-//! rtnetlink queries over a blocking netlink socket, one request per call, parsed with
-//! netlink-packet-route's types: links (`RTM_GETLINK`) and the routes of one table (`RTM_GETROUTE`).
+//! Netlink over a blocking socket ([`Channel`]: requests, dumps that survive `ENOBUFS` and interruption),
+//! and the rtnetlink queries, parsed with netlink-packet-route's types: links (`RTM_GETLINK`) and the
+//! routes of one table (`RTM_GETROUTE`).
 
 use std::io;
 
+use std::fmt;
+
 use netlink_packet_core::{
-    NLM_F_DUMP, NLM_F_REQUEST, NetlinkHeader, NetlinkMessage, NetlinkPayload,
+    NLM_F_DUMP, NLM_F_DUMP_INTR, NLM_F_REQUEST, NetlinkDeserializable, NetlinkHeader,
+    NetlinkMessage, NetlinkPayload, NetlinkSerializable,
 };
 use netlink_packet_route::link::{
     InfoData, InfoKind, InfoVrf, LinkAttribute, LinkFlags, LinkInfo, LinkMessage,
@@ -116,6 +120,11 @@ pub(crate) fn get_links(query: Query<'_>) -> io::Result<Vec<LinkDesc>> {
         .collect())
 }
 
+/// A channel for a series of route dumps ([`get_routes_on`]): rtnetlink, strict checking on.
+pub(crate) fn route_channel() -> io::Result<Channel> {
+    Channel::open(NETLINK_ROUTE, true)
+}
+
 /// What we need to know of a route.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct RouteDesc {
@@ -132,7 +141,12 @@ pub(crate) struct RouteDesc {
 /// The routes of `table` in one family (`RTM_GETROUTE` dump). With strict checking (Linux 4.20 and
 /// later) the kernel walks only that table; older kernels send every table, filtered here. A table that
 /// does not exist yet has no routes.
-pub(crate) fn get_routes(table: u32, v6: bool) -> io::Result<Vec<RouteDesc>> {
+/// Asked on a channel of [`route_channel`], for a series of tables.
+pub(crate) fn get_routes_on(
+    channel: &mut Channel,
+    table: u32,
+    v6: bool,
+) -> io::Result<Vec<RouteDesc>> {
     let mut msg = RouteMessage::default();
     msg.header.address_family = if v6 {
         AddressFamily::Inet6
@@ -140,7 +154,7 @@ pub(crate) fn get_routes(table: u32, v6: bool) -> io::Result<Vec<RouteDesc>> {
         AddressFamily::Inet
     };
     msg.attributes.push(RouteAttribute::Table(table));
-    let replies = match request(RouteNetlinkMessage::GetRoute(msg), true, true) {
+    let replies = match channel.request(RouteNetlinkMessage::GetRoute(msg), true) {
         Err(e) if e.raw_os_error() == Some(libc::ENOENT) => return Ok(Vec::new()),
         r => r?,
     };
@@ -173,61 +187,151 @@ impl RouteDesc {
     }
 }
 
-/// Sends one rtnetlink request and collects the replies: one message, or with `dump` every message until
-/// `NLMSG_DONE`. `strict` turns on `NETLINK_GET_STRICT_CHK`, so the kernel applies the request's filters
-/// to a dump. A netlink error comes back as the `io::Error` of its errno.
+/// Sends one rtnetlink request on a socket of its own and collects the replies (see [`Channel`]).
 fn request(
     msg: RouteNetlinkMessage,
     dump: bool,
     strict: bool,
 ) -> io::Result<Vec<RouteNetlinkMessage>> {
-    let mut packet = NetlinkMessage::new(NetlinkHeader::default(), NetlinkPayload::from(msg));
-    packet.header.flags = NLM_F_REQUEST | if dump { NLM_F_DUMP } else { 0 };
-    packet.header.sequence_number = 1;
-    packet.finalize();
-    let mut out = vec![0; packet.buffer_len()];
-    packet.serialize(&mut out);
+    Channel::open(NETLINK_ROUTE, strict)?.request(msg, dump)
+}
 
-    let mut socket = Socket::new(NETLINK_ROUTE)?;
-    if strict {
-        // Kernels before 4.20 do not know the option; they ignore the filters and send everything.
-        let _ = socket.set_netlink_get_strict_chk(true);
+/// How many times a dump is started again after the kernel interrupted it (`NLM_F_DUMP_INTR`: the
+/// objects changed while it was being sent) or the socket's receive buffer overflowed (`ENOBUFS`).
+const DUMP_ATTEMPTS: usize = 4;
+
+/// The receive buffer a dump gets after an `ENOBUFS` (the kernel doubles what it is given, and caps
+/// it at `net.core.rmem_max` unless we may force it).
+const LARGE_RCVBUF: usize = 4 << 20;
+
+/// A netlink socket (rtnetlink or sock_diag) for a series of requests made by one query, so that a query
+/// asking about thousands of VRFs opens one socket, not thousands. It asks the network namespace the
+/// socket was opened in, which is why no socket outlives the query that opened it.
+pub(crate) struct Channel {
+    socket: Socket,
+    protocol: isize,
+    strict: bool,
+    sequence: u32,
+    buf: Vec<u8>,
+}
+
+impl Channel {
+    /// A socket of netlink `protocol` (`NETLINK_ROUTE`, `NETLINK_SOCK_DIAG`). `strict` turns on
+    /// `NETLINK_GET_STRICT_CHK`, so that the kernel applies a dump request's filters.
+    pub(crate) fn open(protocol: isize, strict: bool) -> io::Result<Channel> {
+        let mut socket = Socket::new(protocol)?;
+        if strict {
+            // Kernels before 4.20 do not know the option; they ignore the filters and send everything.
+            let _ = socket.set_netlink_get_strict_chk(true);
+        }
+        socket.bind_auto()?;
+        socket.connect(&SocketAddr::new(0, 0))?;
+        Ok(Channel {
+            socket,
+            protocol,
+            strict,
+            sequence: 0,
+            buf: vec![0; 64 * 1024],
+        })
     }
-    socket.bind_auto()?;
-    socket.connect(&SocketAddr::new(0, 0))?;
-    socket.send(&out, 0)?;
 
-    let mut replies = Vec::new();
-    let mut buf = vec![0u8; 32 * 1024];
-    loop {
-        let n = socket.recv(&mut &mut buf[..], 0)?;
-        let mut off = 0;
-        while off < n {
-            let m: NetlinkMessage<RouteNetlinkMessage> = NetlinkMessage::deserialize(&buf[off..n])
-                .map_err(|e| {
-                    io::Error::new(
-                        io::ErrorKind::InvalidData,
-                        format!("bad rtnetlink reply: {e}"),
-                    )
-                })?;
-            let len = m.header.length as usize;
-            match m.payload {
-                NetlinkPayload::InnerMessage(inner) => {
-                    replies.push(inner);
-                    if !dump {
-                        return Ok(replies);
+    /// Sends one request and collects the replies: one message, or with `dump` every message until
+    /// `NLMSG_DONE`. A netlink error comes back as the `io::Error` of its errno. A dump that the kernel
+    /// marks interrupted, or that overflows the receive buffer (`ENOBUFS`, seen with thousands of
+    /// devices), is started again on a fresh socket with a larger buffer, a few times, then fails with
+    /// that error.
+    pub(crate) fn request<M>(&mut self, msg: M, dump: bool) -> io::Result<Vec<M>>
+    where
+        M: NetlinkSerializable + NetlinkDeserializable + fmt::Debug,
+    {
+        let mut packet =
+            NetlinkMessage::new(NetlinkHeader::default(), NetlinkPayload::InnerMessage(msg));
+        packet.header.flags = NLM_F_REQUEST | if dump { NLM_F_DUMP } else { 0 };
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            self.sequence = self.sequence.wrapping_add(1);
+            packet.header.sequence_number = self.sequence;
+            packet.finalize();
+            let mut out = vec![0; packet.buffer_len()];
+            packet.serialize(&mut out);
+            self.socket.send(&out, 0)?;
+            match self.collect(dump) {
+                Err(Retry::Again(e)) if attempt < DUMP_ATTEMPTS => {
+                    // Whatever is left of the broken dump stays on the old socket.
+                    *self = Channel::open(self.protocol, self.strict)?;
+                    if e.raw_os_error() == Some(libc::ENOBUFS) {
+                        let _ = self.socket.set_rx_buf_sz(LARGE_RCVBUF);
                     }
                 }
-                NetlinkPayload::Error(e) if e.code.is_some() => return Err(e.to_io()),
-                NetlinkPayload::Done(_) | NetlinkPayload::Error(_) => return Ok(replies),
-                _ => {}
+                Err(Retry::Again(e) | Retry::Fail(e)) => return Err(e),
+                Ok(replies) => return Ok(replies),
             }
-            if len == 0 {
-                break;
-            }
-            off += len;
         }
     }
+
+    /// Reads the replies to the request just sent (sequence `self.sequence`).
+    fn collect<M>(&mut self, dump: bool) -> Result<Vec<M>, Retry>
+    where
+        M: NetlinkDeserializable + fmt::Debug,
+    {
+        let mut replies = Vec::new();
+        let mut interrupted = false;
+        loop {
+            let n = match self.socket.recv(&mut &mut self.buf[..], 0) {
+                Err(e) if e.raw_os_error() == Some(libc::ENOBUFS) => return Err(Retry::Again(e)),
+                r => r.map_err(Retry::Fail)?,
+            };
+            let mut off = 0;
+            while off < n {
+                let m: NetlinkMessage<M> =
+                    NetlinkMessage::deserialize(&self.buf[off..n]).map_err(|e| {
+                        Retry::Fail(io::Error::new(
+                            io::ErrorKind::InvalidData,
+                            format!("bad netlink reply: {e}"),
+                        ))
+                    })?;
+                let len = m.header.length as usize;
+                if m.header.sequence_number != self.sequence {
+                    // A late reply to an earlier request on this socket.
+                } else {
+                    interrupted |= m.header.flags & NLM_F_DUMP_INTR != 0;
+                    match m.payload {
+                        NetlinkPayload::InnerMessage(inner) => {
+                            replies.push(inner);
+                            if !dump {
+                                return Ok(replies);
+                            }
+                        }
+                        NetlinkPayload::Error(e) if e.code.is_some() => {
+                            return Err(Retry::Fail(e.to_io()));
+                        }
+                        NetlinkPayload::Done(_) | NetlinkPayload::Error(_) => {
+                            return if interrupted {
+                                Err(Retry::Again(io::Error::new(
+                                    io::ErrorKind::Interrupted,
+                                    "the kernel's netlink dump was interrupted by changes, again and again",
+                                )))
+                            } else {
+                                Ok(replies)
+                            };
+                        }
+                        _ => {}
+                    }
+                }
+                if len == 0 {
+                    break;
+                }
+                off += len;
+            }
+        }
+    }
+}
+
+/// Why a request failed: worth starting again, or not.
+enum Retry {
+    Again(io::Error),
+    Fail(io::Error),
 }
 
 #[cfg(test)]
@@ -239,6 +343,8 @@ mod tests {
     #[test]
     fn dumps_one_table() {
         const LOCAL: u32 = 255;
+        let mut ch = route_channel().unwrap();
+        let mut get_routes = |table, v6| get_routes_on(&mut ch, table, v6);
         let local = get_routes(LOCAL, false).unwrap();
         assert!(
             local

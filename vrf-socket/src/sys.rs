@@ -251,3 +251,32 @@ pub(crate) fn register_async(
     // whole life; UdpSocket::as_raw_fd always returns that one descriptor.
     unsafe { tokio::io::unix::AsyncFd::register(socket) }.map_err(io::Error::from)
 }
+
+/// A descriptor of process `pid` (`pidfd_open(2)`, Linux 5.3).
+pub(crate) fn pidfd_open(pid: u32) -> io::Result<std::os::fd::OwnedFd> {
+    let pid = libc::pid_t::try_from(pid).map_err(|_| io::Error::from_raw_os_error(libc::ESRCH))?;
+    // SAFETY: pidfd_open takes a pid and flags, touches no memory of ours, and returns a new descriptor
+    // or -1.
+    let fd = unsafe { libc::syscall(libc::SYS_pidfd_open, pid, 0) };
+    owned(fd)
+}
+
+/// A duplicate, in this process, of descriptor `target` of the process behind `pidfd`
+/// (`pidfd_getfd(2)`, Linux 5.6; needs ptrace access to that process, as root has).
+pub(crate) fn pidfd_getfd(pidfd: BorrowedFd<'_>, target: i32) -> io::Result<std::os::fd::OwnedFd> {
+    // SAFETY: pidfd_getfd takes two descriptors and flags, touches no memory of ours, and returns a new
+    // descriptor or -1.
+    let fd = unsafe { libc::syscall(libc::SYS_pidfd_getfd, pidfd.as_raw_fd(), target, 0) };
+    owned(fd)
+}
+
+/// The descriptor a system call returned, owned, or its error.
+fn owned(fd: libc::c_long) -> io::Result<std::os::fd::OwnedFd> {
+    use std::os::fd::FromRawFd;
+    if fd < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    let fd = i32::try_from(fd).map_err(|_| io::Error::from_raw_os_error(libc::EBADF))?;
+    // SAFETY: the kernel just returned this descriptor to us and nothing else owns it.
+    Ok(unsafe { std::os::fd::OwnedFd::from_raw_fd(fd) })
+}

@@ -149,6 +149,18 @@ impl Vrf {
             .collect())
     }
 
+    /// [`Vrf::missing_default_routes`] of each VRF of `vrfs`, in order, over one netlink socket: what a
+    /// listing of thousands of VRFs needs (two table dumps per VRF, no socket opened per VRF).
+    pub fn missing_default_routes_of(
+        vrfs: &[Vrf],
+    ) -> Result<Vec<Result<Vec<AddressFamily>, VrfError>>, VrfError> {
+        let mut channel = netlink::route_channel()?;
+        Ok(vrfs
+            .iter()
+            .map(|v| v.missing_default_routes_on(&mut channel))
+            .collect())
+    }
+
     /// The address families in which lookups in this VRF can fall through to the default VRF: those
     /// whose table has no default route (of any type but `throw`).
     ///
@@ -167,17 +179,25 @@ impl Vrf {
     /// # Ok::<(), vrf_socket::VrfError>(())
     /// ```
     pub fn missing_default_routes(&self) -> Result<Vec<AddressFamily>, VrfError> {
+        self.missing_default_routes_on(&mut netlink::route_channel()?)
+    }
+
+    fn missing_default_routes_on(
+        &self,
+        channel: &mut netlink::Channel,
+    ) -> Result<Vec<AddressFamily>, VrfError> {
         let mut missing = Vec::new();
         for family in [AddressFamily::Ipv4, AddressFamily::Ipv6] {
-            let routes = netlink::get_routes(self.table, family.is_ipv6()).map_err(|e| {
-                VrfError::Io(std::io::Error::new(
-                    e.kind(),
-                    format!(
-                        "reading the {family} routes of VRF {self} (table {}): {e}",
-                        self.table
-                    ),
-                ))
-            })?;
+            let routes =
+                netlink::get_routes_on(channel, self.table, family.is_ipv6()).map_err(|e| {
+                    VrfError::Io(std::io::Error::new(
+                        e.kind(),
+                        format!(
+                            "reading the {family} routes of VRF {self} (table {}): {e}",
+                            self.table
+                        ),
+                    ))
+                })?;
             if !routes.iter().any(|r| r.prefix_len == 0 && !r.throw) {
                 missing.push(family);
             }
@@ -295,6 +315,96 @@ impl<'a> From<&'a String> for Device<'a> {
 impl From<NonZeroU32> for Device<'_> {
     fn from(index: NonZeroU32) -> Self {
         Device::Index(index)
+    }
+}
+
+/// Every device of the network namespace at one moment, from one `RTM_GETLINK` dump: the VRFs, their
+/// slaves, and the VRF of any device. What a tool that looks at many VRFs or many devices at once
+/// (a listing, a socket inventory) uses instead of one request per VRF: with thousands of VRFs the
+/// difference is thousands of netlink round trips.
+///
+/// ```no_run
+/// let snap = vrf_socket::VrfSnapshot::take()?;
+/// for vrf in snap.vrfs() {
+///     let slaves: Vec<_> = snap.slaves(vrf).iter().map(|s| s.name.as_str()).collect();
+///     println!("{vrf} (table {}): {}", vrf.table(), slaves.join(" "));
+/// }
+/// # Ok::<(), vrf_socket::VrfError>(())
+/// ```
+#[derive(Debug, Clone, Default)]
+pub struct VrfSnapshot {
+    vrfs: Vec<Vrf>,
+    /// Per VRF (by position in `vrfs`), its slaves in ifindex order.
+    slaves: Vec<Vec<Slave>>,
+    /// Every device: its name and the position of its VRF in `vrfs`, if any.
+    devices: HashMap<NonZeroU32, (String, Option<usize>)>,
+}
+
+impl VrfSnapshot {
+    /// Takes the snapshot (one dump of every device).
+    pub fn take() -> Result<VrfSnapshot, VrfError> {
+        let links = netlink::get_links(Query::All)?;
+        let mut snap = VrfSnapshot::default();
+        let mut position: HashMap<u32, usize> = HashMap::new();
+        for l in links.iter().filter(|l| l.is_vrf()) {
+            position.insert(l.index, snap.vrfs.len());
+            snap.vrfs.push(Vrf::from_link(l.clone())?);
+            snap.slaves.push(Vec::new());
+        }
+        for l in links {
+            let Some(index) = NonZeroU32::new(l.index) else {
+                continue;
+            };
+            let vrf = position
+                .get(&l.index)
+                .or_else(|| l.master.and_then(|m| position.get(&m)))
+                .copied();
+            if let (Some(v), false) = (vrf, l.is_vrf()) {
+                snap.slaves[v].push(Slave {
+                    index,
+                    name: l.name.clone(),
+                    kind: l.kind,
+                    up: l.up,
+                });
+            }
+            snap.devices.insert(index, (l.name, vrf));
+        }
+        Ok(snap)
+    }
+
+    /// The VRFs, in ifindex order (as [`Vrf::list`]).
+    pub fn vrfs(&self) -> &[Vrf] {
+        &self.vrfs
+    }
+
+    /// The devices enslaved to `vrf`, in ifindex order; empty for a VRF not in the snapshot.
+    pub fn slaves(&self, vrf: &Vrf) -> &[Slave] {
+        self.position(vrf)
+            .map_or(&[][..], |i| self.slaves[i].as_slice())
+    }
+
+    /// The VRF of device `ifindex`: the device itself when it is a VRF, its master when that is a VRF;
+    /// `None` for a device in the default VRF or one the snapshot does not know.
+    pub fn vrf_of(&self, ifindex: NonZeroU32) -> Option<&Vrf> {
+        let (_, vrf) = self.devices.get(&ifindex)?;
+        vrf.map(|i| &self.vrfs[i])
+    }
+
+    /// The VRF called `name`, if the snapshot has one.
+    pub fn vrf_named(&self, name: &str) -> Option<&Vrf> {
+        self.vrfs.iter().find(|v| v.name == name)
+    }
+
+    /// The name of device `ifindex`, if the snapshot knows it.
+    pub fn device_name(&self, ifindex: NonZeroU32) -> Option<&str> {
+        self.devices.get(&ifindex).map(|(n, _)| n.as_str())
+    }
+
+    fn position(&self, vrf: &Vrf) -> Option<usize> {
+        match self.devices.get(&vrf.index) {
+            Some((_, Some(i))) if self.vrfs[*i] == *vrf => Some(*i),
+            _ => None,
+        }
     }
 }
 

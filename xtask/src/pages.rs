@@ -209,7 +209,10 @@ pub const TOOLS: &[Tool] = &[
                         ),
                         (
                             "vrf-exec identify --json 1234",
-                            "Prints {\"pid\":1234,\"vrf\":\"blue\"}, or null for no VRF.",
+                            "Prints {\"pid\":1234,\"vrf\":\"blue\",\"vrfs\":[\"blue\"],\"how\":\"cgroup\"}: \
+                             how is cgroup, unit or seccomp for a process placed in the VRF, sockets for one \
+                             found by its bound sockets (mixed is then true when they are in several VRFs); \
+                             vrf is null for no VRF or several.",
                         ),
                     ],
                     files: &[(

@@ -167,6 +167,47 @@ fn demo(topo: &Topology) -> Result<i32> {
             wrong.push(format!("vrf-curl-lite --vrf {} failed", s.vrf));
         }
     }
+    // The socket inventory: a server launched into blue, vrf-ping binding its own socket in red, and an
+    // unbound listener that tcp_l3mdev_accept=1 opens to every VRF.
+    println!(
+        "\nvrf-exec sockets lists every socket with its VRF and process: a server launched into blue, \
+         vrf-ping running in red, and an unbound listener that net.ipv4.tcp_l3mdev_accept=1 opens to every VRF:"
+    );
+    cmd::run(&mut netns_cmd(
+        DEMO_NS,
+        "sysctl",
+        &["-qw", "net.ipv4.tcp_l3mdev_accept=1"],
+    ))?
+    .ok()?;
+    let listen = |port: u16| {
+        format!(
+            "import socket, time\ns = socket.socket()\ns.bind(('0.0.0.0', {port}))\ns.listen()\n\
+             print('ready', flush=True)\ntime.sleep(60)\n"
+        )
+    };
+    let mut background = Background(Vec::new());
+    background.ready(netns_cmd(
+        DEMO_NS,
+        vx,
+        &["blue", "python3", "-c", &listen(8080)],
+    ))?;
+    background.ready(netns_cmd(DEMO_NS, "python3", &["-c", &listen(2222)]))?;
+    background.spawn(netns_cmd(
+        DEMO_NS,
+        vp,
+        &["-V", "red", "-q", "-c", "30", "-i", "0.2", PEER_V4],
+    ))?;
+    std::thread::sleep(std::time::Duration::from_millis(500));
+    if show_as(&[vx, "sockets"], "vrf-exec")? != 0 {
+        wrong.push("vrf-exec sockets failed".into());
+    }
+    drop(background);
+    cmd::run(&mut netns_cmd(
+        DEMO_NS,
+        "sysctl",
+        &["-qw", "net.ipv4.tcp_l3mdev_accept=0"],
+    ))?
+    .ok()?;
     println!("\nThe default VRF has no route to 10.99.0.0/24: ping must fail.");
     if show(&["ping", "-c", "1", "-W", "1", PEER_V4])? == 0 {
         wrong.push("the default VRF reached a VRF peer".into());
@@ -179,4 +220,43 @@ fn demo(topo: &Topology) -> Result<i32> {
          neither."
     );
     Ok(0)
+}
+
+/// Programs the demo runs in the background, killed when it is dropped.
+struct Background(Vec<std::process::Child>);
+
+impl Background {
+    /// Starts `cmd`, output discarded.
+    fn spawn(&mut self, mut cmd: Command) -> Result<()> {
+        use std::process::Stdio;
+        self.0
+            .push(cmd.stdout(Stdio::null()).stderr(Stdio::null()).spawn()?);
+        Ok(())
+    }
+
+    /// Starts `cmd` and waits until it prints a line (`ready`).
+    fn ready(&mut self, mut cmd: Command) -> Result<()> {
+        use std::io::BufRead;
+        use std::process::Stdio;
+        let mut child = cmd.stdout(Stdio::piped()).stderr(Stdio::null()).spawn()?;
+        let out = child.stdout.take();
+        self.0.push(child);
+        let mut line = String::new();
+        if let Some(out) = out {
+            std::io::BufReader::new(out).read_line(&mut line)?;
+        }
+        if line.trim() != "ready" {
+            bail!("{cmd:?} did not start");
+        }
+        Ok(())
+    }
+}
+
+impl Drop for Background {
+    fn drop(&mut self) {
+        for c in &mut self.0 {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
 }
