@@ -7,6 +7,7 @@
 
 use std::collections::HashMap;
 use std::fs::File;
+use std::io::Write;
 use std::num::NonZeroU32;
 use std::path::{Path, PathBuf};
 
@@ -345,23 +346,28 @@ pub fn list(json: bool) -> Result<()> {
         println!("No VRF is configured (ip link add NAME type vrf table N).");
         return Ok(());
     }
-    println!(
+    // One write for the whole table, not one per VRF.
+    let mut out = std::io::BufWriter::new(std::io::stdout().lock());
+    writeln!(
+        out,
         "{:<16} {:>6} {:<5} {:>5}  SLAVES",
         "NAME", "TABLE", "STATE", "PROCS"
-    );
+    )?;
     for (v, slaves, procs, _) in rows {
         let procs = procs.map_or("?".to_string(), |n| n.to_string());
         let state = if v.is_up() { "up" } else { "down" };
-        println!(
+        writeln!(
+            out,
             "{:<16} {:>6} {:<5} {:>5}  {}",
             v.name(),
             v.table(),
             state,
             procs,
             slaves.join(" ")
-        );
+        )?;
     }
-    std::io::Write::flush(&mut std::io::stdout())?;
+    out.flush()?;
+    drop(out);
     warn(&notes);
     Ok(())
 }

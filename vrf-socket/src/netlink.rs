@@ -6,15 +6,17 @@ use std::io;
 
 use std::fmt;
 
+use netlink_packet_core::{DecodeError, Emitable, NlasIterator, ParseableParametrized};
 use netlink_packet_core::{
     NLM_F_DUMP, NLM_F_DUMP_INTR, NLM_F_REQUEST, NetlinkDeserializable, NetlinkHeader,
     NetlinkMessage, NetlinkPayload, NetlinkSerializable,
 };
+use netlink_packet_route::AddressFamily;
 use netlink_packet_route::link::{
-    InfoData, InfoKind, InfoVrf, LinkAttribute, LinkFlags, LinkInfo, LinkMessage,
+    InfoData, InfoKind, InfoVrf, LinkAttribute, LinkExtentMask, LinkFlags, LinkHeader, LinkInfo,
+    LinkMessage,
 };
-use netlink_packet_route::route::{RouteAttribute, RouteMessage, RouteType};
-use netlink_packet_route::{AddressFamily, RouteNetlinkMessage};
+use netlink_packet_route::route::{RouteAttribute, RouteMessage};
 use netlink_sys::{Socket, SocketAddr, protocols::NETLINK_ROUTE};
 
 /// What we need to know of a network device.
@@ -33,23 +35,30 @@ pub(crate) struct LinkDesc {
 }
 
 impl LinkDesc {
-    fn from_message(m: &LinkMessage) -> LinkDesc {
+    /// Reads an `RTM_NEWLINK` payload: the header, then only the attributes kept here.
+    fn parse(payload: &[u8]) -> Result<LinkDesc, DecodeError> {
+        let header = LinkHeader::parse(payload)?;
         let mut d = LinkDesc {
-            index: m.header.index,
+            index: header.index,
             name: String::new(),
             kind: None,
             table: None,
             master: None,
-            up: m.header.flags.contains(LinkFlags::Up),
+            up: header.flags.contains(LinkFlags::Up),
         };
-        for a in &m.attributes {
-            match a {
-                LinkAttribute::IfName(n) => d.name = n.clone(),
-                LinkAttribute::Controller(i) => d.master = Some(*i),
+        for nla in NlasIterator::new(payload.get(LINK_HEADER_LEN..).unwrap_or_default()) {
+            let nla = nla?;
+            match nla.kind() {
+                IFLA_IFNAME | IFLA_MASTER | IFLA_LINKINFO => {}
+                _ => continue,
+            }
+            match LinkAttribute::parse_with_param(&nla, header.interface_family)? {
+                LinkAttribute::IfName(n) => d.name = n,
+                LinkAttribute::Controller(i) => d.master = Some(i),
                 LinkAttribute::LinkInfo(infos) => {
                     for info in infos {
                         match info {
-                            LinkInfo::Kind(k) => d.kind = Some(kind_name(k)),
+                            LinkInfo::Kind(k) => d.kind = Some(kind_name(&k)),
                             LinkInfo::Data(InfoData::Vrf(v)) => {
                                 d.table = v.iter().find_map(|x| match x {
                                     InfoVrf::TableId(t) => Some(*t),
@@ -63,7 +72,7 @@ impl LinkDesc {
                 _ => {}
             }
         }
-        d
+        Ok(d)
     }
 
     /// True when the device is a VRF.
@@ -90,8 +99,13 @@ pub(crate) enum Query<'a> {
 }
 
 /// Asks the kernel for one device (`Ok(None)` when it does not exist) or, with [`Query::All`], for all.
+/// The kernel is asked to leave out the devices' statistics, and of each reply only the name, master,
+/// flags and link info are parsed: with thousands of devices, parsing every attribute of every device
+/// costs more than the dump itself.
 pub(crate) fn get_links(query: Query<'_>) -> io::Result<Vec<LinkDesc>> {
     let mut msg = LinkMessage::default();
+    msg.attributes
+        .push(LinkAttribute::ExtMask(vec![LinkExtentMask::SkipStats]));
     let dump = match query {
         Query::Name(n) => {
             msg.attributes.push(LinkAttribute::IfName(n.to_string()));
@@ -107,22 +121,98 @@ pub(crate) fn get_links(query: Query<'_>) -> io::Result<Vec<LinkDesc>> {
         }
         Query::All => true,
     };
-    let replies = match request(RouteNetlinkMessage::GetLink(msg), dump, false) {
+    let mut channel = Channel::open(NETLINK_ROUTE, false)?;
+    let replies = match channel.request(LinkExchange::Request(msg), dump) {
         Err(e) if e.raw_os_error() == Some(libc::ENODEV) => return Ok(Vec::new()),
         r => r?,
     };
     Ok(replies
-        .iter()
+        .into_iter()
         .filter_map(|m| match m {
-            RouteNetlinkMessage::NewLink(l) => Some(LinkDesc::from_message(l)),
-            _ => None,
+            LinkExchange::Reply(l) => Some(l),
+            LinkExchange::Request(_) => None,
         })
         .collect())
+}
+
+/// An `RTM_GETLINK` request going out, or an `RTM_NEWLINK` reply coming in, read lean
+/// ([`LinkDesc::parse`]).
+#[derive(Debug)]
+enum LinkExchange {
+    Request(LinkMessage),
+    Reply(LinkDesc),
+}
+
+/// `sizeof(struct ifinfomsg)`: the attributes follow it.
+const LINK_HEADER_LEN: usize = 16;
+const RTM_NEWLINK: u16 = 16;
+const RTM_GETLINK: u16 = 18;
+const IFLA_IFNAME: u16 = 3;
+const IFLA_MASTER: u16 = 10;
+const IFLA_LINKINFO: u16 = 18;
+
+impl NetlinkSerializable for LinkExchange {
+    fn message_type(&self) -> u16 {
+        match self {
+            LinkExchange::Request(_) => RTM_GETLINK,
+            LinkExchange::Reply(_) => RTM_NEWLINK,
+        }
+    }
+
+    fn buffer_len(&self) -> usize {
+        match self {
+            LinkExchange::Request(m) => m.buffer_len(),
+            LinkExchange::Reply(_) => 0,
+        }
+    }
+
+    fn serialize(&self, buffer: &mut [u8]) {
+        if let LinkExchange::Request(m) = self {
+            m.emit(buffer);
+        }
+    }
+}
+
+impl NetlinkDeserializable for LinkExchange {
+    type Error = DecodeError;
+
+    fn deserialize(header: &NetlinkHeader, payload: &[u8]) -> Result<Self, DecodeError> {
+        if header.message_type != RTM_NEWLINK {
+            return Err(DecodeError::from(format!(
+                "unexpected rtnetlink message type {}",
+                header.message_type
+            )));
+        }
+        LinkDesc::parse(payload).map(LinkExchange::Reply)
+    }
 }
 
 /// A channel for a series of route dumps ([`get_routes_on`]): rtnetlink, strict checking on.
 pub(crate) fn route_channel() -> io::Result<Channel> {
     Channel::open(NETLINK_ROUTE, true)
+}
+
+/// The routes of every table in one family, or `None` when there are more than `limit` of them (a
+/// full Internet table in the default VRF): one dump instead of one per table, for a question about
+/// thousands of tables.
+pub(crate) fn get_all_routes_on(
+    channel: &mut Channel,
+    v6: bool,
+    limit: usize,
+) -> io::Result<Option<Vec<RouteDesc>>> {
+    let mut msg = RouteMessage::default();
+    msg.header.address_family = if v6 {
+        AddressFamily::Inet6
+    } else {
+        AddressFamily::Inet
+    };
+    let replies = channel.request_limited(RouteExchange::Request(msg), true, limit)?;
+    Ok(replies.map(|r| {
+        r.into_iter()
+            .filter_map(RouteExchange::reply)
+            .filter(|r| r.v6 == v6)
+            .collect()
+    }))
 }
 
 /// What we need to know of a route.
@@ -154,46 +244,117 @@ pub(crate) fn get_routes_on(
         AddressFamily::Inet
     };
     msg.attributes.push(RouteAttribute::Table(table));
-    let replies = match channel.request(RouteNetlinkMessage::GetRoute(msg), true) {
+    let replies = match channel.request(RouteExchange::Request(msg), true) {
         Err(e) if e.raw_os_error() == Some(libc::ENOENT) => return Ok(Vec::new()),
         r => r?,
     };
     Ok(replies
-        .iter()
-        .filter_map(|m| match m {
-            RouteNetlinkMessage::NewRoute(r) => Some(RouteDesc::from_message(r)),
-            _ => None,
-        })
+        .into_iter()
+        .filter_map(RouteExchange::reply)
         .filter(|r| r.table == table && r.v6 == v6)
         .collect())
 }
 
-impl RouteDesc {
-    fn from_message(m: &RouteMessage) -> RouteDesc {
-        let table = m
-            .attributes
-            .iter()
-            .find_map(|a| match a {
-                RouteAttribute::Table(t) => Some(*t),
-                _ => None,
-            })
-            .unwrap_or(u32::from(m.header.table));
-        RouteDesc {
-            v6: m.header.address_family == AddressFamily::Inet6,
-            prefix_len: m.header.destination_prefix_length,
-            table,
-            throw: m.header.kind == RouteType::Throw,
+/// An `RTM_GETROUTE` request going out, or an `RTM_NEWROUTE` reply coming in, read lean
+/// ([`RouteDesc::parse`]): a table dump of a router can hold a great many routes.
+#[derive(Debug)]
+enum RouteExchange {
+    Request(RouteMessage),
+    Reply(RouteDesc),
+}
+
+impl RouteExchange {
+    fn reply(self) -> Option<RouteDesc> {
+        match self {
+            RouteExchange::Reply(r) => Some(r),
+            RouteExchange::Request(_) => None,
         }
     }
 }
 
-/// Sends one rtnetlink request on a socket of its own and collects the replies (see [`Channel`]).
-fn request(
-    msg: RouteNetlinkMessage,
-    dump: bool,
-    strict: bool,
-) -> io::Result<Vec<RouteNetlinkMessage>> {
-    Channel::open(NETLINK_ROUTE, strict)?.request(msg, dump)
+const RTM_NEWROUTE: u16 = 24;
+const RTM_GETROUTE: u16 = 26;
+/// `sizeof(struct rtmsg)`.
+const ROUTE_HEADER_LEN: usize = 12;
+const RTA_TABLE: u16 = 15;
+const RTN_THROW: u8 = 9;
+
+impl NetlinkSerializable for RouteExchange {
+    fn message_type(&self) -> u16 {
+        match self {
+            RouteExchange::Request(_) => RTM_GETROUTE,
+            RouteExchange::Reply(_) => RTM_NEWROUTE,
+        }
+    }
+
+    fn buffer_len(&self) -> usize {
+        match self {
+            RouteExchange::Request(m) => m.buffer_len(),
+            RouteExchange::Reply(_) => 0,
+        }
+    }
+
+    fn serialize(&self, buffer: &mut [u8]) {
+        if let RouteExchange::Request(m) = self {
+            m.emit(buffer);
+        }
+    }
+}
+
+impl NetlinkDeserializable for RouteExchange {
+    type Error = DecodeError;
+
+    fn deserialize(header: &NetlinkHeader, payload: &[u8]) -> Result<Self, DecodeError> {
+        if header.message_type != RTM_NEWROUTE {
+            return Err(DecodeError::from(format!(
+                "unexpected rtnetlink message type {}",
+                header.message_type
+            )));
+        }
+        RouteDesc::parse(payload).map(RouteExchange::Reply)
+    }
+}
+
+impl RouteDesc {
+    /// Reads an `RTM_NEWROUTE` payload: `struct rtmsg` (family, destination length, the table's low
+    /// 8 bits, the route type), then only `RTA_TABLE`.
+    fn parse(payload: &[u8]) -> Result<RouteDesc, DecodeError> {
+        let Some(
+            &[
+                family,
+                dst_len,
+                _src_len,
+                _tos,
+                table8,
+                _protocol,
+                _scope,
+                kind,
+            ],
+        ) = payload.first_chunk::<8>()
+        else {
+            return Err(DecodeError::buffer_too_small(
+                payload.len(),
+                ROUTE_HEADER_LEN,
+            ));
+        };
+        let mut table = u32::from(table8);
+        for nla in NlasIterator::new(payload.get(ROUTE_HEADER_LEN..).unwrap_or_default()) {
+            let nla = nla?;
+            if nla.kind() == RTA_TABLE {
+                let v: [u8; 4] = nla
+                    .value()
+                    .try_into()
+                    .map_err(|_| DecodeError::from("RTA_TABLE is not 4 bytes"))?;
+                table = u32::from_ne_bytes(v);
+            }
+        }
+        Ok(RouteDesc {
+            v6: family == libc::AF_INET6 as u8,
+            prefix_len: dst_len,
+            table,
+            throw: kind == RTN_THROW,
+        })
+    }
 }
 
 /// How many times a dump is started again after the kernel interrupted it (`NLM_F_DUMP_INTR`: the
@@ -236,11 +397,29 @@ impl Channel {
     }
 
     /// Sends one request and collects the replies: one message, or with `dump` every message until
-    /// `NLMSG_DONE`. A netlink error comes back as the `io::Error` of its errno. A dump that the kernel
-    /// marks interrupted, or that overflows the receive buffer (`ENOBUFS`, seen with thousands of
-    /// devices), is started again on a fresh socket with a larger buffer, a few times, then fails with
-    /// that error.
+    /// `NLMSG_DONE`. A netlink error comes back as the `io::Error` of its errno. A dump that overflows
+    /// the receive buffer (`ENOBUFS`, seen with thousands of devices) is started again on a fresh socket
+    /// with a larger buffer, a few times, then fails with that error. A dump the kernel marks
+    /// interrupted (`NLM_F_DUMP_INTR`: the objects changed while it was sent) is started again too; the
+    /// last attempt's replies are kept even if interrupted, as `ip` keeps them, since under constant
+    /// change no dump is ever whole.
     pub(crate) fn request<M>(&mut self, msg: M, dump: bool) -> io::Result<Vec<M>>
+    where
+        M: NetlinkSerializable + NetlinkDeserializable + fmt::Debug,
+    {
+        Ok(self
+            .request_limited(msg, dump, usize::MAX)?
+            .unwrap_or_default())
+    }
+
+    /// [`Channel::request`] that gives up, with `Ok(None)`, once more than `limit` replies have come:
+    /// for a dump that is only worth reading if it is small.
+    pub(crate) fn request_limited<M>(
+        &mut self,
+        msg: M,
+        dump: bool,
+        limit: usize,
+    ) -> io::Result<Option<Vec<M>>>
     where
         M: NetlinkSerializable + NetlinkDeserializable + fmt::Debug,
     {
@@ -256,8 +435,9 @@ impl Channel {
             let mut out = vec![0; packet.buffer_len()];
             packet.serialize(&mut out);
             self.socket.send(&out, 0)?;
-            match self.collect(dump) {
-                Err(Retry::Again(e)) if attempt < DUMP_ATTEMPTS => {
+            let last = attempt == DUMP_ATTEMPTS;
+            match self.collect(dump, limit, last) {
+                Err(Retry::Again(e)) if !last => {
                     // Whatever is left of the broken dump stays on the old socket.
                     *self = Channel::open(self.protocol, self.strict)?;
                     if e.raw_os_error() == Some(libc::ENOBUFS) {
@@ -265,13 +445,18 @@ impl Channel {
                     }
                 }
                 Err(Retry::Again(e) | Retry::Fail(e)) => return Err(e),
-                Ok(replies) => return Ok(replies),
+                Err(Retry::TooMany) => {
+                    *self = Channel::open(self.protocol, self.strict)?;
+                    return Ok(None);
+                }
+                Ok(replies) => return Ok(Some(replies)),
             }
         }
     }
 
-    /// Reads the replies to the request just sent (sequence `self.sequence`).
-    fn collect<M>(&mut self, dump: bool) -> Result<Vec<M>, Retry>
+    /// Reads the replies to the request just sent (sequence `self.sequence`), at most `limit`; an
+    /// interrupted dump is kept when it is the `last` attempt.
+    fn collect<M>(&mut self, dump: bool, limit: usize, last: bool) -> Result<Vec<M>, Retry>
     where
         M: NetlinkDeserializable + fmt::Debug,
     {
@@ -302,15 +487,18 @@ impl Channel {
                             if !dump {
                                 return Ok(replies);
                             }
+                            if replies.len() > limit {
+                                return Err(Retry::TooMany);
+                            }
                         }
                         NetlinkPayload::Error(e) if e.code.is_some() => {
                             return Err(Retry::Fail(e.to_io()));
                         }
                         NetlinkPayload::Done(_) | NetlinkPayload::Error(_) => {
-                            return if interrupted {
+                            return if interrupted && !last {
                                 Err(Retry::Again(io::Error::new(
                                     io::ErrorKind::Interrupted,
-                                    "the kernel's netlink dump was interrupted by changes, again and again",
+                                    "the kernel's netlink dump was interrupted by changes",
                                 )))
                             } else {
                                 Ok(replies)
@@ -332,6 +520,8 @@ impl Channel {
 enum Retry {
     Again(io::Error),
     Fail(io::Error),
+    /// More replies than the caller wanted.
+    TooMany,
 }
 
 #[cfg(test)]
@@ -353,6 +543,16 @@ mod tests {
             "no loopback route in the local table: {local:?}"
         );
         assert!(local.iter().all(|r| r.table == LOCAL && !r.v6));
+        let all = get_all_routes_on(&mut route_channel().unwrap(), false, usize::MAX)
+            .unwrap()
+            .unwrap();
+        assert!(all.iter().any(|r| r.table == LOCAL), "{all:?}");
+        assert!(all.iter().all(|r| !r.v6));
+        assert_eq!(
+            get_all_routes_on(&mut route_channel().unwrap(), false, 0).unwrap(),
+            None,
+            "more routes than the limit"
+        );
         assert_eq!(get_routes(3999, false).unwrap(), []);
         assert_eq!(get_routes(3999, true).unwrap(), []);
     }

@@ -19,6 +19,9 @@ use crate::netlink::{self, LinkDesc, Query};
 /// highest there is, so any other default route wins.
 const LAST_METRIC: u32 = 4278198272;
 
+/// Up to this many VRFs, [`Vrf::missing_default_routes_of`] dumps each table on its own.
+const FEW_VRFS: usize = 16;
+
 /// A VRF device (`ip link add NAME type vrf table N`), as the kernel described it at lookup time.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct Vrf {
@@ -151,10 +154,41 @@ impl Vrf {
 
     /// [`Vrf::missing_default_routes`] of each VRF of `vrfs`, in order, over one netlink socket: what a
     /// listing of thousands of VRFs needs (two table dumps per VRF, no socket opened per VRF).
+    ///
+    /// With more than a few VRFs it first tries one dump of every table per family, which costs two
+    /// round trips instead of two per VRF, and reads it only while it stays small (a few routes per
+    /// VRF and some thousands more): a host with a full Internet table gets the per-table dumps.
     pub fn missing_default_routes_of(
         vrfs: &[Vrf],
     ) -> Result<Vec<Result<Vec<AddressFamily>, VrfError>>, VrfError> {
         let mut channel = netlink::route_channel()?;
+        if vrfs.len() > FEW_VRFS {
+            let limit = vrfs.len().saturating_mul(16).saturating_add(20_000);
+            let mut by_family = Vec::new();
+            for family in [AddressFamily::Ipv4, AddressFamily::Ipv6] {
+                match netlink::get_all_routes_on(&mut channel, family.is_ipv6(), limit)? {
+                    Some(routes) => by_family.push((family, routes)),
+                    None => break,
+                }
+            }
+            if by_family.len() == 2 {
+                let mut closed = std::collections::HashSet::new();
+                for (_, routes) in &by_family {
+                    for r in routes.iter().filter(|r| r.prefix_len == 0 && !r.throw) {
+                        closed.insert((r.table, r.v6));
+                    }
+                }
+                return Ok(vrfs
+                    .iter()
+                    .map(|v| {
+                        Ok([AddressFamily::Ipv4, AddressFamily::Ipv6]
+                            .into_iter()
+                            .filter(|f| !closed.contains(&(v.table, f.is_ipv6())))
+                            .collect())
+                    })
+                    .collect());
+            }
+        }
         Ok(vrfs
             .iter()
             .map(|v| v.missing_default_routes_on(&mut channel))

@@ -125,6 +125,10 @@ pub const TOOLS: &[Tool] = &[
                 ),
                 ("vrf-exec pids blue", "Lists the processes in VRF blue."),
                 (
+                    "vrf-exec sockets blue",
+                    "Lists the sockets in VRF blue with their processes, whoever bound them.",
+                ),
+                (
                     "vrf-exec list --json",
                     "Lists the VRFs with their table, state, devices and process count, as JSON.",
                 ),
@@ -241,6 +245,11 @@ pub const TOOLS: &[Tool] = &[
                              the cgroup mode's).",
                         ),
                         ("vrf-exec pids --json blue", "The same, as JSON."),
+                        (
+                            "vrf-exec pids --all blue",
+                            "Also the processes that hold sockets bound to blue without having been \
+                             launched into it (daemons that bind their own), found through their sockets.",
+                        ),
                     ],
                     files: &[],
                     see_also: &[("ip-vrf", "8")],
@@ -271,6 +280,47 @@ pub const TOOLS: &[Tool] = &[
                     ],
                     files: &[],
                     see_also: &[("ip-vrf", "8")],
+                },
+            ),
+            (
+                "sockets",
+                Extra {
+                    exit_intro: "Warnings (an unbound listener that accepts from every VRF, a launched \
+                        process's socket outside its VRF, a kind of socket the kernel cannot list) go to \
+                        stderr after the table, and into each socket's \"warnings\" with --json; they \
+                        do not change the exit status.",
+                    exit_codes: &[
+                        (0, "The sockets were listed (none is not an error)."),
+                        (
+                            1,
+                            "VRF does not exist or is not a VRF, or the kernel's socket dumps failed.",
+                        ),
+                        EXEC_USAGE,
+                    ],
+                    examples: &[
+                        (
+                            "vrf-exec sockets",
+                            "Every socket: VRF (default first, a * marking an unbound socket that \
+                             accepts from every VRF), kind, state, local and peer address, the processes \
+                             holding it, and how it got into its VRF (cgroup, unit, systemd, seccomp: its \
+                             process was placed there; bound: by the process itself; accepted: by the \
+                             kernel, for a connection an unbound listener accepted through the VRF).",
+                        ),
+                        (
+                            "vrf-exec sockets -tl blue",
+                            "The TCP listeners in VRF blue, and the unbound ones that accept from it too.",
+                        ),
+                        (
+                            "vrf-exec sockets --json | jq '.[] | select(.vrf == \"default\")'",
+                            "The sockets of the default VRF, as JSON.",
+                        ),
+                    ],
+                    files: &[(
+                        "/proc/net/icmp, /proc/net/icmp6",
+                        "The ICMP datagram (ping) sockets, which sock_diag does not list; their binding \
+                         is read from a duplicate of the owner's descriptor (pidfd_getfd, root).",
+                    )],
+                    see_also: &[("ss", "8"), ("ip-vrf", "8")],
                 },
             ),
             (
