@@ -196,7 +196,7 @@ pub fn pids(vrf: &str, all: bool, json: bool) -> Result<()> {
         for (p, _) in rows {
             println!(
                 "{p:>7}  {}",
-                comm(p).unwrap_or_else(|| "<terminated?>".into())
+                comm(p).map_or_else(|| "<terminated?>".into(), |c| crate::sockets::printable(&c))
             );
         }
     }

@@ -156,7 +156,7 @@ fn row<'a>(
         warnings.push(format!(
             "{}({}) runs in VRF {} ({}) but holds {} socket {} {there}: a socket made before the \
              launch or bound elsewhere on purpose; its traffic does not follow the VRF",
-            o.command,
+            printable(&o.command),
             o.pid,
             p.vrf,
             p.how.name(),
@@ -211,9 +211,18 @@ fn processes(s: &SocketInfo) -> String {
     let p: Vec<String> = s
         .owners
         .iter()
-        .map(|o| format!("{}({})", o.command, o.pid))
+        .map(|o| format!("{}({})", printable(&o.command), o.pid))
         .collect();
     p.join(",")
+}
+
+/// A command name as a terminal may show it: any process can name itself with control characters
+/// (`prctl(PR_SET_NAME)`), which would otherwise reach the terminal as escape sequences. `?` stands in
+/// for each (JSON escapes them itself).
+pub fn printable(name: &str) -> String {
+    name.chars()
+        .map(|c| if c.is_control() { '?' } else { c })
+        .collect()
 }
 
 /// `10.0.0.1:80`, `[::]:*`, with `%DEV` when bound to a device that is not the VRF itself (an enslaved
@@ -331,4 +340,42 @@ fn json(r: &Row<'_>) -> serde_json::Value {
         "accepts_from_every_vrf": r.any_vrf,
         "warnings": r.warnings,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn command_names_cannot_reach_the_terminal_raw() {
+        assert_eq!(printable("sshd"), "sshd");
+        assert_eq!(printable("a\x1b[2Jb\n\t"), "a?[2Jb??");
+    }
+
+    #[test]
+    fn endpoints_as_ss_shows_them() {
+        let a = |s: &str| s.parse::<std::net::SocketAddr>().unwrap();
+        assert_eq!(endpoint(a("0.0.0.0:0"), None, false), "0.0.0.0:*");
+        assert_eq!(
+            endpoint(a("[::1]:80"), Some("eth1"), false),
+            "[::1]%eth1:80"
+        );
+        assert_eq!(endpoint(a("0.0.0.0:1"), None, true), "0.0.0.0:icmp");
+        assert_eq!(endpoint(a("[::]:58"), None, true), "[::]:ipv6-icmp");
+        assert_eq!(endpoint(a("0.0.0.0:17"), None, true), "0.0.0.0:17");
+    }
+
+    #[test]
+    fn kinds_filter_as_ss_flags() {
+        let none = Kinds::default();
+        assert!(none.admits(Kind::Tcp) && none.admits(Kind::Icmp));
+        let tu = Kinds {
+            tcp: true,
+            udp: true,
+            ..Kinds::default()
+        };
+        assert!(
+            tu.admits(Kind::Udp) && !tu.admits(Kind::Raw { protocol: 1 }) && !tu.admits(Kind::Icmp)
+        );
+    }
 }

@@ -72,6 +72,47 @@ fn thousands_of_vrfs() -> Result<()> {
         "a VRF without its port or with an open table"
     );
 
+    // Dumps under change: while devices come and go, the kernel marks link dumps interrupted
+    // (NLM_F_DUMP_INTR) and the library starts them again; every listing must still be whole.
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let churn = {
+        let (ns, stop) = (t.router_ns.clone(), stop.clone());
+        std::thread::spawn(move || -> Result<usize> {
+            netns::enter(&ns)?;
+            let mut rounds = 0;
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                let add: Vec<String> = (0..50)
+                    .map(|i| format!("link add churn{i} type dummy"))
+                    .collect();
+                let del: Vec<String> = (0..50).map(|i| format!("link del churn{i}")).collect();
+                vrf_lab::topology::ip_batch(None, &add)?.ok()?;
+                vrf_lab::topology::ip_batch(None, &del)?.ok()?;
+                rounds += 1;
+            }
+            Ok(rounds)
+        })
+    };
+    let listings = (|| -> Result<()> {
+        for _ in 0..3 {
+            let json = vrf_exec(&t, &["list", "--json"])?.ok()?;
+            let v: Value = serde_json::from_str(&json.stdout).context("list --json under churn")?;
+            let got = v.as_array().map_or(0, Vec::len);
+            ensure!(
+                got == total,
+                "list --json under churn: {got} VRFs of {total}"
+            );
+        }
+        Ok(())
+    })();
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    let rounds = churn
+        .join()
+        .map_err(|_| anyhow::anyhow!("the churn thread panicked"))??;
+    listings?;
+    eprintln!(
+        "scale: 3 listings whole while devices were added and deleted ({rounds} rounds of 50)"
+    );
+
     // A launch into the last VRF: identify and pids see it.
     let exe = vrf_lab::tool("vrf-exec")?;
     let mut child = t
