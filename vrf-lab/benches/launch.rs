@@ -13,10 +13,10 @@
 //! process between cgroups cheap, to show how much of the remaining cost is that migration.
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, ExitCode, Stdio};
-use std::time::{Duration, Instant};
+use std::process::{Command, ExitCode};
+use std::time::Duration;
 
-use anyhow::{Context, Result, bail};
+use anyhow::{Context, Result};
 use vrf_lab::{Topology, bench, cmd, lab, netns};
 
 fn main() -> ExitCode {
@@ -123,37 +123,19 @@ fn real_main() -> Result<()> {
 fn measure(variants: &[(&str, Vec<String>)], launches: usize) -> Result<Vec<f64>> {
     for (_, argv) in variants {
         for _ in 0..5 {
-            launch(argv)?;
+            bench::timed_run(argv)?;
         }
     }
     let mut times: Vec<Vec<Duration>> = vec![Vec::new(); variants.len()];
     for _ in 0..launches {
         for (i, (_, argv)) in variants.iter().enumerate() {
-            times[i].push(launch(argv)?);
+            times[i].push(bench::timed_run(argv)?);
         }
     }
     Ok(times
         .iter()
         .map(|t| bench::median_by(t, Duration::as_secs_f64))
         .collect())
-}
-
-/// One fork+exec+wait of `argv`, timed.
-fn launch(argv: &[String]) -> Result<Duration> {
-    let start = Instant::now();
-    let status = Command::new(&argv[0])
-        .args(&argv[1..])
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status()
-        .with_context(|| format!("starting {argv:?}"))?;
-    let took = start.elapsed();
-    if !status.success() {
-        let r = cmd::run(Command::new(&argv[0]).args(&argv[1..]))?;
-        bail!("{}", r.describe("failed"));
-    }
-    Ok(took)
 }
 
 fn which(program: &str) -> Result<PathBuf> {

@@ -32,7 +32,7 @@ use std::fmt::Write as _;
 use std::hint::black_box;
 use std::num::NonZeroU32;
 use std::path::Path;
-use std::process::{Command, ExitCode, Stdio};
+use std::process::{Command, ExitCode};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail, ensure};
@@ -236,7 +236,7 @@ fn measure(bin: &bench::Tmpfs, n: usize, runs: usize, cached: &mut VrfMap) -> Re
     for round in 0..WARMUP + runs {
         let timed = round >= WARMUP;
         for (i, (_, argv)) in programs.iter().enumerate() {
-            let took = run(argv)?;
+            let took = bench::timed_run(argv)?;
             if timed {
                 times[i].push(took);
             }
@@ -272,24 +272,6 @@ fn measure(bin: &bench::Tmpfs, n: usize, runs: usize, cached: &mut VrfMap) -> Re
         map_first: median(&map_first),
         map_cached: median(&map_cached),
     })
-}
-
-/// One fork+exec+wait of `argv`, output to /dev/null, timed; an error unless it exits 0.
-fn run(argv: &[String]) -> Result<Duration> {
-    let start = Instant::now();
-    let status = Command::new(&argv[0])
-        .args(&argv[1..])
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status()
-        .with_context(|| format!("starting {argv:?}"))?;
-    let took = start.elapsed();
-    if !status.success() {
-        let r = cmd::run(Command::new(&argv[0]).args(&argv[1..]))?;
-        bail!("{}", r.describe("failed"));
-    }
-    Ok(took)
 }
 
 /// The launch works and warns of nothing (every table is closed).

@@ -42,12 +42,12 @@ use std::fmt::Write as _;
 use std::io::{Read, Write};
 use std::net::{Ipv4Addr, SocketAddr, TcpListener};
 use std::path::Path;
-use std::process::{Command, ExitCode, Stdio};
+use std::process::{Command, ExitCode};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use anyhow::{Context, Result, bail, ensure};
+use anyhow::{Context, Result, ensure};
 use vrf_lab::{Topology, bench, cmd, lab, netns};
 
 const CONNECT_PORT: u16 = 9301;
@@ -437,37 +437,19 @@ impl Contender {
 fn measure_launches(contenders: &[Contender], launches: usize) -> Result<Vec<f64>> {
     for c in contenders {
         for _ in 0..5 {
-            launch(&c.argv)?;
+            bench::timed_run(&c.argv)?;
         }
     }
     let mut times: Vec<Vec<Duration>> = vec![Vec::new(); contenders.len()];
     for _ in 0..launches {
         for (i, c) in contenders.iter().enumerate() {
-            times[i].push(launch(&c.argv)?);
+            times[i].push(bench::timed_run(&c.argv)?);
         }
     }
     Ok(times
         .iter()
         .map(|t| bench::median_by(t, Duration::as_secs_f64))
         .collect())
-}
-
-/// One fork+exec+wait of `argv`, timed; it must exit 0.
-fn launch(argv: &[String]) -> Result<Duration> {
-    let start = Instant::now();
-    let status = Command::new(&argv[0])
-        .args(&argv[1..])
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status()
-        .with_context(|| format!("starting {argv:?}"))?;
-    let took = start.elapsed();
-    if !status.success() {
-        let r = cmd::run(Command::new(&argv[0]).args(&argv[1..]))?;
-        bail!("{}", r.describe(&format!("failed ({status} when timed)")));
-    }
-    Ok(took)
 }
 
 /// The launch table: each contender's median and its ratio to its floor.

@@ -349,6 +349,27 @@ pub fn udp_echo_load(
     }
 }
 
+/// One fork+exec+wait of `argv` with no input and its output discarded, timed; an error (with the
+/// output of a second, untimed run) unless it exits 0.
+pub fn timed_run(argv: &[String]) -> Result<std::time::Duration> {
+    use std::process::{Command, Stdio};
+    let (program, args) = argv.split_first().context("nothing to run")?;
+    let start = std::time::Instant::now();
+    let status = Command::new(program)
+        .args(args)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .with_context(|| format!("starting {argv:?}"))?;
+    let took = start.elapsed();
+    if !status.success() {
+        let r = crate::cmd::run(Command::new(program).args(args))?;
+        anyhow::bail!("{}", r.describe(&format!("failed ({status} when timed)")));
+    }
+    Ok(took)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

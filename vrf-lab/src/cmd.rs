@@ -207,6 +207,30 @@ impl Drop for Traced {
     }
 }
 
+/// Spawns `cmd` with its stdout piped and waits until it prints `ready` (a server listening, a process
+/// launched into its VRF); fails if it exits first.
+pub fn spawn_ready(mut cmd: Command) -> Result<std::process::Child> {
+    use std::io::Read;
+    let mut child = cmd.stdout(Stdio::piped()).spawn()?;
+    let mut out = child.stdout.take().context("stdout")?;
+    let mut line = Vec::new();
+    let mut byte = [0u8; 1];
+    while !line.ends_with(b"ready\n") {
+        if out.read(&mut byte)? == 0 {
+            let _ = child.wait();
+            bail!(
+                "{} exited before it was ready: {:?}",
+                line_of(&cmd),
+                String::from_utf8_lossy(&line)
+            );
+        }
+        line.push(byte[0]);
+    }
+    // Kept open, so that what it prints later does not kill it (SIGPIPE).
+    child.stdout = Some(out);
+    Ok(child)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -8,7 +8,7 @@ use std::process::Stdio;
 use std::time::Duration;
 
 use anyhow::{Context, Result, ensure};
-use vrf_lab::cmd::{self, Run};
+use vrf_lab::cmd::{self, Run, spawn_ready};
 use vrf_lab::netns::{self, Server};
 use vrf_lab::{PEER_V4, Site, Topology};
 
@@ -86,26 +86,6 @@ fn vrf_exec() -> Result<std::path::PathBuf> {
 fn run_vrf_exec(t: &Topology, args: &[&str]) -> Result<Run> {
     let exe = vrf_exec()?;
     cmd::run(&mut t.router_cmd(exe.to_str().unwrap(), args))
-}
-
-/// Spawns `cmd` with stdout piped and waits until it prints `ready` (so it is running inside the VRF).
-fn spawn_ready(mut cmd: std::process::Command) -> Result<std::process::Child> {
-    let mut child = cmd.stdout(Stdio::piped()).spawn()?;
-    let mut out = child.stdout.take().context("stdout")?;
-    let mut line = Vec::new();
-    let mut byte = [0u8; 1];
-    while !line.ends_with(b"ready\n") {
-        if out.read(&mut byte)? == 0 {
-            let _ = child.wait();
-            anyhow::bail!(
-                "{cmd:?} exited before it was ready: {:?}",
-                String::from_utf8_lossy(&line)
-            );
-        }
-        line.push(byte[0]);
-    }
-    child.stdout = Some(out);
-    Ok(child)
 }
 
 fn ensure_out(r: &Run, want: &str) -> Result<()> {

@@ -3,12 +3,11 @@
 //! unbound listener accepted), the unbound listener that accepts from every VRF, and a launched process
 //! holding a socket outside its VRF; each must be listed under the right VRF with the right process.
 
-use std::io::Read;
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Stdio};
 
 use anyhow::{Context, Result, bail, ensure};
 use serde_json::Value;
-use vrf_lab::cmd::{self, Run};
+use vrf_lab::cmd::{self, Run, spawn_ready};
 use vrf_lab::{PEER_V4, ROUTER_V4, Topology};
 
 vrf_lab::lab_tests! {
@@ -50,25 +49,6 @@ impl Drop for Children {
             let _ = c.wait();
         }
     }
-}
-
-/// Spawns `cmd` with stdout piped and waits until it prints `ready`.
-fn spawn_ready(mut cmd: Command) -> Result<Child> {
-    let mut child = cmd.stdout(Stdio::piped()).stderr(Stdio::null()).spawn()?;
-    let mut out = child.stdout.take().context("stdout")?;
-    let mut line = Vec::new();
-    let mut byte = [0u8; 1];
-    while !line.ends_with(b"ready\n") {
-        if out.read(&mut byte)? == 0 {
-            let _ = child.wait();
-            bail!(
-                "{cmd:?} exited before it was ready: {:?}",
-                String::from_utf8_lossy(&line)
-            );
-        }
-        line.push(byte[0]);
-    }
-    Ok(child)
 }
 
 fn vrf_exec(t: &Topology, args: &[&str]) -> Result<Run> {
