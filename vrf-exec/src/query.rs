@@ -71,31 +71,24 @@ pub fn placement(pid: u32) -> Result<Option<Placement>> {
 /// Every placed process, by pid (one pass over `/proc` per mechanism).
 pub fn placements() -> HashMap<u32, Placement> {
     let mut out = HashMap::new();
+    let mut add = |vrf: &str, pid: u32, how: How| {
+        out.entry(pid).or_insert_with(|| Placement {
+            vrf: vrf.to_string(),
+            how,
+        });
+    };
     let mount = namespace::ensure_cgroup2().ok();
-    let mut add = |by_vrf: HashMap<String, Vec<(u32, How)>>| {
-        for (vrf, pids) in by_vrf {
-            for (p, how) in pids {
-                out.entry(p).or_insert_with(|| Placement {
-                    vrf: vrf.clone(),
-                    how,
-                });
-            }
-        }
-    };
-    let with = |by_vrf: HashMap<String, Vec<u32>>, how| -> HashMap<String, Vec<(u32, How)>> {
-        by_vrf
-            .into_iter()
-            .map(|(v, pids)| (v, pids.into_iter().map(|p| (p, how)).collect()))
-            .collect()
-    };
     if let Some(m) = &mount {
-        add(with(
-            cgroup::pids_by_vrf(m).unwrap_or_default(),
-            How::Cgroup,
-        ));
+        for (vrf, pids) in cgroup::pids_by_vrf(m).unwrap_or_default() {
+            pids.into_iter().for_each(|p| add(&vrf, p, How::Cgroup));
+        }
     }
-    add(bound_by_program(mount.as_deref(), &all_pids()));
-    add(with(seccomp::pids_by_vrf(), How::Seccomp));
+    for (vrf, pids) in bound_by_program(mount.as_deref(), &all_pids()) {
+        pids.into_iter().for_each(|(p, how)| add(&vrf, p, how));
+    }
+    for (vrf, pids) in seccomp::pids_by_vrf() {
+        pids.into_iter().for_each(|p| add(&vrf, p, How::Seccomp));
+    }
     out
 }
 

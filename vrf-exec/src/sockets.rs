@@ -3,7 +3,7 @@
 //! deserves a look: unbound listeners that accept from every VRF because a `*_l3mdev_accept` switch is
 //! on, and sockets of a process placed in a VRF that are not in that VRF.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 use anyhow::{Context, Result};
 use vrf_socket::Vrf;
@@ -70,13 +70,14 @@ pub fn run(f: &Filter) -> Result<()> {
     let inv = inventory::sockets().context("listing the sockets")?;
     let accept = L3mdevAccept::read();
     let placed = query::placements();
+    let listeners = unbound_listeners(&inv.sockets);
     let mut rows: Vec<Row<'_>> = inv
         .sockets
         .iter()
         .filter(|s| f.kinds.admits(s.kind))
         .filter(|s| !f.listening || s.is_listening())
         .filter(|s| !(f.ipv4 && s.family.is_ipv6() || f.ipv6 && !s.family.is_ipv6()))
-        .map(|s| row(s, &inv.sockets, &placed, &accept))
+        .map(|s| row(s, &listeners, &placed, &accept))
         .filter(|r| match f.vrf.as_deref() {
             None => true,
             Some(v) => r.vrf == v || (r.any_vrf && v != DEFAULT),
@@ -125,7 +126,7 @@ pub fn run(f: &Filter) -> Result<()> {
 
 fn row<'a>(
     s: &'a SocketInfo,
-    all: &[SocketInfo],
+    listeners: &HashSet<(u32, u16)>,
     placed: &HashMap<u32, Placement>,
     accept: &L3mdevAccept,
 ) -> Row<'a> {
@@ -142,7 +143,7 @@ fn row<'a>(
         (_, Binding::Unknown) => "?",
         (None, _) if s.owners.is_empty() => "-",
         (_, Binding::Unbound) => "unbound",
-        _ if accepted(s, all) => "accepted",
+        _ if accepted(s, listeners) => "accepted",
         _ => "bound",
     };
     if let Some((o, p)) = placement
@@ -164,12 +165,7 @@ fn row<'a>(
             s.local,
         ));
     }
-    if any_vrf {
-        let switch = match s.kind {
-            Kind::Tcp => "tcp_l3mdev_accept",
-            Kind::Udp => "udp_l3mdev_accept",
-            _ => "raw_l3mdev_accept",
-        };
+    if let (true, Some(switch)) = (any_vrf, s.kind.l3mdev_accept_switch()) {
         warnings.push(format!(
             "unbound {} socket {} held by {} receives from every VRF, since net.ipv4.{switch}=1 (bind it to \
              one VRF, e.g. run it with vrf-exec VRF …, or set net.ipv4.{switch}=0 if nothing needs it)",
@@ -187,20 +183,25 @@ fn row<'a>(
     }
 }
 
-/// A TCP connection bound to a VRF whose local port has an unbound listener held by the same process:
-/// the kernel bound it when the listener accepted it through the VRF (`tcp_l3mdev_accept`).
-fn accepted(s: &SocketInfo, all: &[SocketInfo]) -> bool {
+/// The (process, port) pairs of the unbound TCP listeners: a bound connection on such a port of
+/// such a process was bound by the kernel when the listener accepted it through a VRF
+/// (`tcp_l3mdev_accept`). Gathered once, so that each connection is one lookup, not a pass over
+/// every socket.
+fn unbound_listeners(all: &[SocketInfo]) -> HashSet<(u32, u16)> {
+    all.iter()
+        .filter(|l| l.kind == Kind::Tcp && l.is_listening() && l.binding == Binding::Unbound)
+        .flat_map(|l| l.owners.iter().map(|o| (o.pid, l.local.port())))
+        .collect()
+}
+
+/// A TCP connection bound to a VRF whose local port has an unbound listener held by the same process
+/// (see [`unbound_listeners`]).
+fn accepted(s: &SocketInfo, listeners: &HashSet<(u32, u16)>) -> bool {
     s.kind == Kind::Tcp
         && !s.is_listening()
-        && all.iter().any(|l| {
-            l.kind == Kind::Tcp
-                && l.is_listening()
-                && l.binding == Binding::Unbound
-                && l.local.port() == s.local.port()
-                && l.owners
-                    .iter()
-                    .any(|o| s.owners.iter().any(|x| x.pid == o.pid))
-        })
+        && s.owners
+            .iter()
+            .any(|o| listeners.contains(&(o.pid, s.local.port())))
 }
 
 /// `sshd(99)`, `nginx(12),nginx(13)`, or `-`.

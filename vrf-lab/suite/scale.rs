@@ -205,9 +205,7 @@ fn thousands_of_vrfs() -> Result<()> {
         let mut map = VrfMap::default();
         for i in (0..n2).step_by((n2 / 200).max(1)) {
             let port = snap
-                .vrfs()
-                .iter()
-                .find(|v| v.name() == scale::vrf_name(i))
+                .vrf_named(&scale::vrf_name(i))
                 .map(|v| snap.slaves(v)[0].index)
                 .context("port")?;
             let got = map.vrf_of(port)?.map(|v| v.name().to_string());

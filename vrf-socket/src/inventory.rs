@@ -60,6 +60,17 @@ impl Kind {
             Kind::Icmp => "icmp",
         }
     }
+
+    /// The `net.ipv4` switch that opens an unbound socket of this kind to every VRF
+    /// (`tcp_l3mdev_accept` …); `None` for ping sockets, which have none.
+    pub fn l3mdev_accept_switch(&self) -> Option<&'static str> {
+        match self {
+            Kind::Tcp => Some("tcp_l3mdev_accept"),
+            Kind::Udp => Some("udp_l3mdev_accept"),
+            Kind::Raw { .. } => Some("raw_l3mdev_accept"),
+            Kind::Icmp => None,
+        }
+    }
 }
 
 /// Which device a socket is bound to.
@@ -184,10 +195,11 @@ impl L3mdevAccept {
                 .or_else(|_| std::fs::read_to_string(format!("/proc/sys/net/ipv4/{name}")))
                 .is_ok_and(|v| v.trim() != "0")
         };
+        let on = |kind: Kind| kind.l3mdev_accept_switch().is_some_and(on);
         L3mdevAccept {
-            tcp: on("tcp_l3mdev_accept"),
-            udp: on("udp_l3mdev_accept"),
-            raw: on("raw_l3mdev_accept"),
+            tcp: on(Kind::Tcp),
+            udp: on(Kind::Udp),
+            raw: on(Kind::Raw { protocol: 0 }),
         }
     }
 }
@@ -286,8 +298,6 @@ fn collect(owners: Option<HashMap<u64, Vec<(u32, i32)>>>) -> io::Result<Inventor
                 };
                 let binding = NonZeroU32::new(d.bound_if).map_or(Binding::Unbound, Binding::Device);
                 sockets.push(info(
-                    &vrfs,
-                    &owners,
                     kind,
                     d.v6,
                     d.state,
@@ -316,8 +326,6 @@ fn collect(owners: Option<HashMap<u64, Vec<(u32, i32)>>>) -> io::Result<Inventor
             let holders = owners.get(&p.inode).map_or(&[][..], Vec::as_slice);
             let binding = ping_binding(holders);
             sockets.push(info(
-                &vrfs,
-                &owners,
                 Kind::Icmp,
                 v6,
                 p.state,
@@ -328,6 +336,10 @@ fn collect(owners: Option<HashMap<u64, Vec<(u32, i32)>>>) -> io::Result<Inventor
             ));
         }
     }
+    let mut commands = HashMap::new();
+    for s in &mut sockets {
+        place(s, &vrfs, &owners, &mut commands);
+    }
     Ok(Inventory {
         sockets,
         vrfs,
@@ -335,10 +347,8 @@ fn collect(owners: Option<HashMap<u64, Vec<(u32, i32)>>>) -> io::Result<Inventor
     })
 }
 
-#[allow(clippy::too_many_arguments)]
+/// A socket as the kernel described it; [`place`] adds its device, VRF and owners.
 fn info(
-    vrfs: &VrfSnapshot,
-    owners: &HashMap<u64, Vec<(u32, i32)>>,
     kind: Kind,
     v6: bool,
     state: u8,
@@ -347,31 +357,6 @@ fn info(
     uid: u32,
     inode: u64,
 ) -> SocketInfo {
-    let (device, vrf) = match binding {
-        Binding::Device(i) => (
-            vrfs.device_name(i).map(str::to_string),
-            vrfs.vrf_of(i).cloned(),
-        ),
-        _ => (None, None),
-    };
-    let mut holders: Vec<Owner> = if inode == 0 {
-        Vec::new()
-    } else {
-        owners
-            .get(&inode)
-            .map(|h| {
-                h.iter()
-                    .map(|&(pid, fd)| Owner {
-                        pid,
-                        fd,
-                        command: command(pid),
-                    })
-                    .collect()
-            })
-            .unwrap_or_default()
-    };
-    holders.sort_by_key(|o| (o.pid, o.fd));
-    holders.dedup_by_key(|o| o.pid);
     SocketInfo {
         kind,
         family: if v6 {
@@ -383,12 +368,40 @@ fn info(
         local,
         remote,
         binding,
-        device,
-        vrf,
+        device: None,
+        vrf: None,
         uid,
         inode,
-        owners: holders,
+        owners: Vec::new(),
     }
+}
+
+/// Fills in `s`'s device and VRF from the snapshot, and its owners (one per process, each process's
+/// command name read once for all its sockets).
+fn place(
+    s: &mut SocketInfo,
+    vrfs: &VrfSnapshot,
+    owners: &HashMap<u64, Vec<(u32, i32)>>,
+    commands: &mut HashMap<u32, String>,
+) {
+    if let Binding::Device(i) = s.binding {
+        s.device = vrfs.device_name(i).map(str::to_string);
+        s.vrf = vrfs.vrf_of(i).cloned();
+    }
+    let holders = match owners.get(&s.inode) {
+        Some(h) if s.inode != 0 => h.as_slice(),
+        _ => &[],
+    };
+    s.owners = holders
+        .iter()
+        .map(|&(pid, fd)| Owner {
+            pid,
+            fd,
+            command: commands.entry(pid).or_insert_with(|| command(pid)).clone(),
+        })
+        .collect();
+    s.owners.sort_by_key(|o| (o.pid, o.fd));
+    s.owners.dedup_by_key(|o| o.pid);
 }
 
 /// The device a ping socket is bound to, read from the first owner whose descriptor we may duplicate.

@@ -1,15 +1,14 @@
 //! Netlink over a blocking socket ([`Channel`]: requests, dumps that survive `ENOBUFS` and interruption),
-//! and the rtnetlink queries, parsed with netlink-packet-route's types: links (`RTM_GETLINK`) and the
-//! routes of one table (`RTM_GETROUTE`).
-
-use std::io;
+//! and the rtnetlink queries: links (`RTM_GETLINK`) and routes (`RTM_GETROUTE`), the requests built
+//! with netlink-packet-route's types, the replies read lean ([`Lean`]).
 
 use std::fmt;
+use std::io;
 
-use netlink_packet_core::{DecodeError, Emitable, NlasIterator, ParseableParametrized};
 use netlink_packet_core::{
-    NLM_F_DUMP, NLM_F_DUMP_INTR, NLM_F_REQUEST, NetlinkDeserializable, NetlinkHeader,
-    NetlinkMessage, NetlinkPayload, NetlinkSerializable,
+    DecodeError, Emitable, NLM_F_DUMP, NLM_F_DUMP_INTR, NLM_F_REQUEST, NetlinkDeserializable,
+    NetlinkHeader, NetlinkMessage, NetlinkPayload, NetlinkSerializable, NlasIterator,
+    ParseableParametrized,
 };
 use netlink_packet_route::AddressFamily;
 use netlink_packet_route::link::{
@@ -122,68 +121,91 @@ pub(crate) fn get_links(query: Query<'_>) -> io::Result<Vec<LinkDesc>> {
         Query::All => true,
     };
     let mut channel = Channel::open(NETLINK_ROUTE, false)?;
-    let replies = match channel.request(LinkExchange::Request(msg), dump) {
-        Err(e) if e.raw_os_error() == Some(libc::ENODEV) => return Ok(Vec::new()),
-        r => r?,
-    };
-    Ok(replies
-        .into_iter()
-        .filter_map(|m| match m {
-            LinkExchange::Reply(l) => Some(l),
-            LinkExchange::Request(_) => None,
-        })
-        .collect())
+    match channel.request(Exchange::<LinkDesc>::Request(msg), dump) {
+        Err(e) if e.raw_os_error() == Some(libc::ENODEV) => Ok(Vec::new()),
+        r => Ok(r?.into_iter().filter_map(Exchange::reply).collect()),
+    }
 }
 
-/// An `RTM_GETLINK` request going out, or an `RTM_NEWLINK` reply coming in, read lean
-/// ([`LinkDesc::parse`]).
+/// A reply type read lean: only the fields we use, parsed from the payload by hand where the crate
+/// would parse every attribute (with thousands of devices or routes, that parse costs more than the
+/// dump). Requests are still built with netlink-packet-route's messages.
+trait Lean: Sized + fmt::Debug {
+    /// The request message (`LinkMessage`, `RouteMessage`).
+    type Request: Emitable + fmt::Debug;
+    /// `RTM_GET…`, the request's type.
+    const GET: u16;
+    /// `RTM_NEW…`, the replies' type.
+    const NEW: u16;
+    /// Reads a reply's payload.
+    fn parse(payload: &[u8]) -> Result<Self, DecodeError>;
+}
+
+/// A request going out, or a reply coming in, of one [`Lean`] kind.
 #[derive(Debug)]
-enum LinkExchange {
-    Request(LinkMessage),
-    Reply(LinkDesc),
+enum Exchange<T: Lean> {
+    Request(T::Request),
+    Reply(T),
 }
 
-/// `sizeof(struct ifinfomsg)`: the attributes follow it.
-const LINK_HEADER_LEN: usize = 16;
-const RTM_NEWLINK: u16 = 16;
-const RTM_GETLINK: u16 = 18;
-const IFLA_IFNAME: u16 = 3;
-const IFLA_MASTER: u16 = 10;
-const IFLA_LINKINFO: u16 = 18;
+impl<T: Lean> Exchange<T> {
+    fn reply(self) -> Option<T> {
+        match self {
+            Exchange::Reply(r) => Some(r),
+            Exchange::Request(_) => None,
+        }
+    }
+}
 
-impl NetlinkSerializable for LinkExchange {
+impl<T: Lean> NetlinkSerializable for Exchange<T> {
     fn message_type(&self) -> u16 {
         match self {
-            LinkExchange::Request(_) => RTM_GETLINK,
-            LinkExchange::Reply(_) => RTM_NEWLINK,
+            Exchange::Request(_) => T::GET,
+            Exchange::Reply(_) => T::NEW,
         }
     }
 
     fn buffer_len(&self) -> usize {
         match self {
-            LinkExchange::Request(m) => m.buffer_len(),
-            LinkExchange::Reply(_) => 0,
+            Exchange::Request(m) => m.buffer_len(),
+            Exchange::Reply(_) => 0,
         }
     }
 
     fn serialize(&self, buffer: &mut [u8]) {
-        if let LinkExchange::Request(m) = self {
+        if let Exchange::Request(m) = self {
             m.emit(buffer);
         }
     }
 }
 
-impl NetlinkDeserializable for LinkExchange {
+impl<T: Lean> NetlinkDeserializable for Exchange<T> {
     type Error = DecodeError;
 
     fn deserialize(header: &NetlinkHeader, payload: &[u8]) -> Result<Self, DecodeError> {
-        if header.message_type != RTM_NEWLINK {
+        if header.message_type != T::NEW {
             return Err(DecodeError::from(format!(
                 "unexpected rtnetlink message type {}",
                 header.message_type
             )));
         }
-        LinkDesc::parse(payload).map(LinkExchange::Reply)
+        T::parse(payload).map(Exchange::Reply)
+    }
+}
+
+/// `sizeof(struct ifinfomsg)`: the attributes follow it.
+const LINK_HEADER_LEN: usize = 16;
+const IFLA_IFNAME: u16 = 3;
+const IFLA_MASTER: u16 = 10;
+const IFLA_LINKINFO: u16 = 18;
+
+impl Lean for LinkDesc {
+    type Request = LinkMessage;
+    const GET: u16 = 18; // RTM_GETLINK
+    const NEW: u16 = 16; // RTM_NEWLINK
+
+    fn parse(payload: &[u8]) -> Result<LinkDesc, DecodeError> {
+        LinkDesc::parse(payload)
     }
 }
 
@@ -206,10 +228,10 @@ pub(crate) fn get_all_routes_on(
     } else {
         AddressFamily::Inet
     };
-    let replies = channel.request_limited(RouteExchange::Request(msg), true, limit)?;
+    let replies = channel.request_limited(Exchange::<RouteDesc>::Request(msg), true, limit)?;
     Ok(replies.map(|r| {
         r.into_iter()
-            .filter_map(RouteExchange::reply)
+            .filter_map(Exchange::reply)
             .filter(|r| r.v6 == v6)
             .collect()
     }))
@@ -230,8 +252,7 @@ pub(crate) struct RouteDesc {
 
 /// The routes of `table` in one family (`RTM_GETROUTE` dump). With strict checking (Linux 4.20 and
 /// later) the kernel walks only that table; older kernels send every table, filtered here. A table that
-/// does not exist yet has no routes.
-/// Asked on a channel of [`route_channel`], for a series of tables.
+/// does not exist yet has no routes. Asked on a channel of [`route_channel`], for a series of tables.
 pub(crate) fn get_routes_on(
     channel: &mut Channel,
     table: u32,
@@ -244,78 +265,38 @@ pub(crate) fn get_routes_on(
         AddressFamily::Inet
     };
     msg.attributes.push(RouteAttribute::Table(table));
-    let replies = match channel.request(RouteExchange::Request(msg), true) {
+    let replies = match channel.request(Exchange::<RouteDesc>::Request(msg), true) {
         Err(e) if e.raw_os_error() == Some(libc::ENOENT) => return Ok(Vec::new()),
         r => r?,
     };
     Ok(replies
         .into_iter()
-        .filter_map(RouteExchange::reply)
+        .filter_map(Exchange::reply)
         .filter(|r| r.table == table && r.v6 == v6)
         .collect())
 }
 
-/// An `RTM_GETROUTE` request going out, or an `RTM_NEWROUTE` reply coming in, read lean
-/// ([`RouteDesc::parse`]): a table dump of a router can hold a great many routes.
-#[derive(Debug)]
-enum RouteExchange {
-    Request(RouteMessage),
-    Reply(RouteDesc),
-}
-
-impl RouteExchange {
-    fn reply(self) -> Option<RouteDesc> {
-        match self {
-            RouteExchange::Reply(r) => Some(r),
-            RouteExchange::Request(_) => None,
-        }
-    }
-}
-
-const RTM_NEWROUTE: u16 = 24;
-const RTM_GETROUTE: u16 = 26;
 /// `sizeof(struct rtmsg)`.
 const ROUTE_HEADER_LEN: usize = 12;
 const RTA_TABLE: u16 = 15;
 const RTN_THROW: u8 = 9;
 
-impl NetlinkSerializable for RouteExchange {
-    fn message_type(&self) -> u16 {
-        match self {
-            RouteExchange::Request(_) => RTM_GETROUTE,
-            RouteExchange::Reply(_) => RTM_NEWROUTE,
-        }
-    }
+impl Lean for RouteDesc {
+    type Request = RouteMessage;
+    const GET: u16 = 26; // RTM_GETROUTE
+    const NEW: u16 = 24; // RTM_NEWROUTE
 
-    fn buffer_len(&self) -> usize {
-        match self {
-            RouteExchange::Request(m) => m.buffer_len(),
-            RouteExchange::Reply(_) => 0,
-        }
-    }
-
-    fn serialize(&self, buffer: &mut [u8]) {
-        if let RouteExchange::Request(m) = self {
-            m.emit(buffer);
-        }
-    }
-}
-
-impl NetlinkDeserializable for RouteExchange {
-    type Error = DecodeError;
-
-    fn deserialize(header: &NetlinkHeader, payload: &[u8]) -> Result<Self, DecodeError> {
-        if header.message_type != RTM_NEWROUTE {
-            return Err(DecodeError::from(format!(
-                "unexpected rtnetlink message type {}",
-                header.message_type
-            )));
-        }
-        RouteDesc::parse(payload).map(RouteExchange::Reply)
+    fn parse(payload: &[u8]) -> Result<RouteDesc, DecodeError> {
+        RouteDesc::parse(payload)
     }
 }
 
 impl RouteDesc {
+    /// A default route of any type but `throw`: one that ends every lookup of its family in its table.
+    pub(crate) fn ends_lookups(&self) -> bool {
+        self.prefix_len == 0 && !self.throw
+    }
+
     /// Reads an `RTM_NEWROUTE` payload: `struct rtmsg` (family, destination length, the table's low
     /// 8 bits, the route type), then only `RTA_TABLE`.
     fn parse(payload: &[u8]) -> Result<RouteDesc, DecodeError> {

@@ -7,7 +7,7 @@
 //! `/proc/net/icmp` instead.
 
 use std::io;
-use std::net::{IpAddr, SocketAddr};
+use std::net::SocketAddr;
 
 use netlink_packet_sock_diag::inet::{ExtensionFlags, InetRequest, SocketId, StateFlags};
 use netlink_packet_sock_diag::{AF_INET, AF_INET6, SockDiagMessage};
@@ -67,8 +67,8 @@ pub(crate) fn dump(channel: &mut Channel, v6: bool, protocol: u8) -> io::Result<
                 Some(DiagSocket {
                     v6: h.family == AF_INET6,
                     state: h.state,
-                    local: addr(id.source_address, id.source_port),
-                    remote: addr(id.destination_address, id.destination_port),
+                    local: SocketAddr::new(id.source_address, id.source_port),
+                    remote: SocketAddr::new(id.destination_address, id.destination_port),
                     bound_if: id.interface_id,
                     uid: h.uid,
                     inode: h.inode,
@@ -77,8 +77,4 @@ pub(crate) fn dump(channel: &mut Channel, v6: bool, protocol: u8) -> io::Result<
             _ => None,
         })
         .collect())
-}
-
-fn addr(ip: IpAddr, port: u16) -> SocketAddr {
-    SocketAddr::new(ip, port)
 }

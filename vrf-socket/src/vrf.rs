@@ -45,6 +45,18 @@ pub struct Slave {
     pub up: bool,
 }
 
+impl Slave {
+    /// The slave a link description names (`None` for index 0, which no device has).
+    fn from_link(l: LinkDesc) -> Option<Slave> {
+        Some(Slave {
+            index: NonZeroU32::new(l.index)?,
+            name: l.name,
+            kind: l.kind,
+            up: l.up,
+        })
+    }
+}
+
 impl Vrf {
     /// Looks up the VRF called `name`.
     ///
@@ -141,14 +153,7 @@ impl Vrf {
         Ok(netlink::get_links(Query::Slaves(self.index.get()))?
             .into_iter()
             .filter(|l| l.master == Some(self.index.get()))
-            .filter_map(|l| {
-                Some(Slave {
-                    index: NonZeroU32::new(l.index)?,
-                    name: l.name,
-                    kind: l.kind,
-                    up: l.up,
-                })
-            })
+            .filter_map(Slave::from_link)
             .collect())
     }
 
@@ -164,20 +169,23 @@ impl Vrf {
         let mut channel = netlink::route_channel()?;
         if vrfs.len() > FEW_VRFS {
             let limit = vrfs.len().saturating_mul(16).saturating_add(20_000);
-            let mut by_family = Vec::new();
-            for family in [AddressFamily::Ipv4, AddressFamily::Ipv6] {
-                match netlink::get_all_routes_on(&mut channel, family.is_ipv6(), limit)? {
-                    Some(routes) => by_family.push((family, routes)),
-                    None => break,
+            // The (table, IPv6) pairs that have a default route, if both dumps stayed small.
+            let mut closed = Some(std::collections::HashSet::new());
+            for v6 in [false, true] {
+                match (
+                    netlink::get_all_routes_on(&mut channel, v6, limit)?,
+                    &mut closed,
+                ) {
+                    (Some(routes), Some(closed)) => closed.extend(
+                        routes
+                            .iter()
+                            .filter(|r| r.ends_lookups())
+                            .map(|r| (r.table, r.v6)),
+                    ),
+                    _ => closed = None,
                 }
             }
-            if by_family.len() == 2 {
-                let mut closed = std::collections::HashSet::new();
-                for (_, routes) in &by_family {
-                    for r in routes.iter().filter(|r| r.prefix_len == 0 && !r.throw) {
-                        closed.insert((r.table, r.v6));
-                    }
-                }
+            if let Some(closed) = closed {
                 return Ok(vrfs
                     .iter()
                     .map(|v| {
@@ -232,7 +240,7 @@ impl Vrf {
                         ),
                     ))
                 })?;
-            if !routes.iter().any(|r| r.prefix_len == 0 && !r.throw) {
+            if !routes.iter().any(netlink::RouteDesc::ends_lookups) {
                 missing.push(family);
             }
         }
@@ -393,15 +401,11 @@ impl VrfSnapshot {
                 .get(&l.index)
                 .or_else(|| l.master.and_then(|m| position.get(&m)))
                 .copied();
+            let name = l.name.clone();
             if let (Some(v), false) = (vrf, l.is_vrf()) {
-                snap.slaves[v].push(Slave {
-                    index,
-                    name: l.name.clone(),
-                    kind: l.kind,
-                    up: l.up,
-                });
+                snap.slaves[v].extend(Slave::from_link(l));
             }
-            snap.devices.insert(index, (l.name, vrf));
+            snap.devices.insert(index, (name, vrf));
         }
         Ok(snap)
     }
