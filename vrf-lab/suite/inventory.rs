@@ -155,6 +155,15 @@ fn sockets_are_listed_under_their_vrf() -> Result<()> {
         spawn_ready(t.router_cmd(exe, &[blue, "python3", "-c", &holding_server(7105, true)]))?;
     let leaky_pid = leaky.id();
     kids.0.push(leaky);
+    // 6. A hostile command name: escape sequences (prctl PR_SET_NAME), on an unbound listener so
+    // that the warning names it too.
+    let hostile = format!(
+        "import ctypes\nctypes.CDLL(None).prctl(15, b'\\x1b]0;pwn\\x07\\x1b[2J', 0, 0, 0)\n{}",
+        holding_server(7106, false)
+    );
+    let hostile = spawn_ready(t.router_cmd("python3", &["-c", &hostile]))?;
+    let hostile_pid = hostile.id();
+    kids.0.push(hostile);
 
     // Wait until the client's connection and vrf-ping's socket exist.
     let mut all = Vec::new();
@@ -247,6 +256,24 @@ fn sockets_are_listed_under_their_vrf() -> Result<()> {
     // The table: a header, the VRF first, the unbound listener marked.
     let table = vrf_exec(&t, &["sockets", "-t"])?.ok()?;
     ensure!(table.stdout.starts_with("VRF "), "{}", table.stdout);
+    // The hostile name reaches neither stdout nor stderr raw; JSON carries it escaped.
+    ensure!(
+        table.stdout.contains(&format!("({hostile_pid})"))
+            && !table.stdout.contains('\x1b')
+            && !table.stderr.contains('\x1b')
+            && !table.stdout.contains('\x07'),
+        "control characters of a command name reached the terminal: {:?}",
+        table.stdout
+    );
+    let s = one(&all, "the hostile-named listener", |s| {
+        held_by(s, hostile_pid)
+    })?;
+    ensure!(
+        s["processes"][0]["command"]
+            .as_str()
+            .is_some_and(|c| c.starts_with('\x1b')),
+        "{s}"
+    );
     let line = table
         .stdout
         .lines()
